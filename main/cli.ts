@@ -1,0 +1,52 @@
+import { EXIT, processIO, type CliIO, type CommandRunner } from './cli/io.js';
+import { WardError } from './core/errors.js';
+import { AGENT_VERSION } from './core/version.js';
+
+interface CommandEntry {
+  readonly summary: string;
+  readonly load: () => Promise<{ run: CommandRunner }>;
+}
+
+/** Commands load lazily so `ward posture` does not pay for the broker client or the UI server. */
+const COMMANDS: Readonly<Record<string, CommandEntry>> = {
+  posture: { summary: 'Take a posture snapshot (table, or --json)', load: () => import('./cli/posture.js') },
+  checks: { summary: 'List the posture checks and what each reads on each OS', load: () => import('./cli/checks.js') },
+  capture: { summary: 'Write a bundle of every command and file the probes read (for support)', load: () => import('./cli/capture.js') },
+};
+
+function usage(io: CliIO): void {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  io.stdout(
+    `ward ${AGENT_VERSION} — device posture and zero-trust client\n\nUsage: ward <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun \`ward <command> --help\` for a command's options.\n`,
+  );
+}
+
+export async function main(argv: string[], io: CliIO = processIO()): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    usage(io);
+    return name ? EXIT.ok : EXIT.usage;
+  }
+  if (name === '--version' || name === '-v') {
+    io.stdout(`${AGENT_VERSION}\n`);
+    return EXIT.ok;
+  }
+  const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!entry) {
+    io.stderr(`ward: unknown command "${name}". Run \`ward --help\` for the list.\n`);
+    return EXIT.usage;
+  }
+  try {
+    const { run } = await entry.load();
+    return await run(rest, io);
+  } catch (err) {
+    // Typed errors carry a sentence meant for people; anything else is a bug worth reporting.
+    if (err instanceof WardError) {
+      io.stderr(`ward ${name}: ${err.message}${err.hint ? `\n  ${err.hint}` : ''}\n`);
+    } else {
+      io.stderr(`ward ${name}: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+    return EXIT.failure;
+  }
+}

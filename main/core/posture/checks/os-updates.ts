@@ -1,0 +1,20 @@
+import type { PostureCheck } from '../check.js';
+
+export const osUpdates: PostureCheck = {
+  id: 'os-updates',
+  title: 'Security updates installed',
+  description: 'No pending security updates for the operating system.',
+  platforms: ['linux', 'darwin', 'win32'],
+  reads: {
+    linux: 'Debian/Ubuntu: `apt-get -s upgrade` (simulated, from the local package lists); Fedora/RHEL: `dnf check-update`',
+    darwin: '`softwareupdate -l` (may contact Apple; cached)',
+    win32: 'the Windows Update Agent (Microsoft.Update.Session search for IsInstalled=0) via PowerShell',
+  },
+  remediation: {
+    linux: ['Run `sudo apt-get update && sudo apt-get upgrade` (or `sudo dnf upgrade`) and reboot if asked.'],
+    darwin: ['Open System Settings → General → Software Update and install the listed updates.'],
+    win32: ['Open Settings → Windows Update, select "Check for updates" and install what is offered.'],
+  },
+  timeoutMs: 10_000,
+  collect: (ctx) => ctx.probes.osUpdates(ctx),
+};
