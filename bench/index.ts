@@ -1,0 +1,15 @@
+/**
+ * `npm run bench -- <name> [--json]`. Each benchmark prints its figures and the baseline it
+ * measured in the same run; with --json its last line is one JSON object.
+ */
+const BENCHES: Record<string, () => Promise<{ run: (args: string[]) => Promise<void> }>> = {
+  posture: () => import('./posture.js'),
+};
+
+const [name, ...rest] = process.argv.slice(2);
+if (!name || !Object.hasOwn(BENCHES, name)) {
+  console.error(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--json]`);
+  process.exit(2);
+}
+const load = BENCHES[name];
+if (load) await (await load()).run(rest);
