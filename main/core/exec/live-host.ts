@@ -48,19 +48,34 @@ function fsError(err: unknown, target: string): ExecError {
  * The real machine. The only code in Ward that starts processes: allow-listed absolute paths,
  * `execFile` with an argument vector (never a shell), a timeout and an output cap on every call.
  */
+export interface LiveHostOptions {
+  /**
+   * Replace the platform's allow-list (tests run real commands such as /bin/sleep through the
+   * same code path). Production code never passes this.
+   */
+  readonly allowList?: Readonly<Record<string, readonly string[]>>;
+}
+
 export class LiveHost implements Host {
   readonly platform: Platform;
   private readonly resolved = new Map<string, Promise<string | undefined>>();
+  private readonly allowList: Readonly<Record<string, readonly string[]>> | undefined;
 
-  constructor(platform: Platform) {
+  constructor(platform: Platform, options: LiveHostOptions = {}) {
     this.platform = platform;
+    this.allowList = options.allowList;
+  }
+
+  private paths(command: string): readonly string[] | undefined {
+    if (!this.allowList) return allowedPaths(this.platform, command);
+    return Object.hasOwn(this.allowList, command) ? this.allowList[command] : undefined;
   }
 
   private resolve(command: string): Promise<string | undefined> {
     let found = this.resolved.get(command);
     if (!found) {
       found = (async () => {
-        for (const candidate of allowedPaths(this.platform, command) ?? []) {
+        for (const candidate of this.paths(command) ?? []) {
           try {
             await access(candidate, constants.X_OK);
             return candidate;
@@ -76,7 +91,7 @@ export class LiveHost implements Host {
   }
 
   async run(command: string, args: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
-    const candidates = allowedPaths(this.platform, command);
+    const candidates = this.paths(command);
     if (!candidates) throw new ExecError('not-allowed', command, `${command} is not an allow-listed command on ${this.platform}`);
     const path = await this.resolve(command);
     if (!path) {
