@@ -1,0 +1,111 @@
+import type { DeviceSigner } from '../identity/key-store.js';
+import type { Logger } from '../log.js';
+import { systemClock, type Clock } from './clock.js';
+import { createDpopProof, htuOf } from './dpop-proof.js';
+import { isUseDpopNonceChallenge } from './www-authenticate.js';
+
+export type FetchLike = (input: string | URL, init?: RequestInit) => Promise<Response>;
+
+export interface DpopFetchOptions {
+  readonly signer: DeviceSigner;
+  readonly clock?: Clock;
+  readonly fetch?: FetchLike;
+  readonly log?: Logger;
+}
+
+/** Skew worth correcting: oidc-provider accepts proofs within a small window around its own clock. */
+const SKEW_CORRECTION_THRESHOLD_MS = 5_000;
+const MAX_NONCES = 64;
+
+/**
+ * `fetch` that attaches a DPoP proof signed by the device key to every request, and handles the
+ * two ways a DPoP request fails for reasons that are not the caller's:
+ *  - the server wants a nonce (`use_dpop_nonce`, RFC 9449 §8 and §9): retried once with it;
+ *  - our clock is off (a proof with `iat` outside the server's window): the offset is learned from
+ *    the response's `Date` header and the request retried once with a corrected `iat`.
+ *
+ * openid-client takes it as its `customFetch`, so the OAuth protocol stays the library's while the
+ * signature comes from a key that may live in a TPM.
+ */
+export class DpopFetch {
+  readonly #signer: DeviceSigner;
+  readonly #clock: Clock;
+  readonly #fetch: FetchLike;
+  readonly #log: Logger | undefined;
+  readonly #nonces = new Map<string, string>();
+  #serverOffsetMs = 0;
+
+  constructor(options: DpopFetchOptions) {
+    this.#signer = options.signer;
+    this.#clock = options.clock ?? systemClock;
+    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#log = options.log;
+  }
+
+  /** Server clock minus ours, learned from `Date` headers (ms). */
+  get serverOffsetMs(): number {
+    return this.#serverOffsetMs;
+  }
+
+  /** Seconds of skew to hand openid-client so it judges `iat`/`exp` by the server's clock. */
+  get serverOffsetSeconds(): number {
+    return Math.round(this.#serverOffsetMs / 1000);
+  }
+
+  readonly fetch = async (input: string | URL, init: RequestInit = {}): Promise<Response> => {
+    const url = new URL(input);
+    const first = await this.#send(url, init);
+    const retry = await this.#needsRetry(first.response, first.offsetBefore);
+    if (!retry) return first.response;
+    this.#log?.debug({ mod: 'dpop', reason: retry, origin: url.origin }, 'retrying with a fresh DPoP proof');
+    await first.response.body?.cancel().catch(() => undefined);
+    return (await this.#send(url, init)).response;
+  };
+
+  async #send(url: URL, init: RequestInit): Promise<{ response: Response; offsetBefore: number }> {
+    const headers = new Headers(init.headers);
+    const auth = headers.get('authorization');
+    const accessToken = auth && /^dpop /i.test(auth) ? auth.slice(5).trim() : undefined;
+    const offsetBefore = this.#serverOffsetMs;
+    const nonce = this.#nonces.get(url.origin);
+    const proof = await createDpopProof(this.#signer, {
+      htm: (init.method ?? 'GET').toUpperCase(),
+      htu: htuOf(url),
+      iat: Math.floor((this.#clock.now() + offsetBefore) / 1000),
+      ...(nonce === undefined ? {} : { nonce }),
+      ...(accessToken === undefined ? {} : { accessToken }),
+    });
+    headers.set('dpop', proof);
+    const response = await this.#fetch(url, { ...init, headers });
+    this.#learn(url, response);
+    return { response, offsetBefore };
+  }
+
+  #learn(url: URL, response: Response): void {
+    const nonce = response.headers.get('dpop-nonce');
+    if (nonce && nonce.length <= 1024) {
+      this.#nonces.delete(url.origin);
+      if (this.#nonces.size >= MAX_NONCES) this.#nonces.delete(this.#nonces.keys().next().value as string);
+      this.#nonces.set(url.origin, nonce);
+    }
+    const date = Date.parse(response.headers.get('date') ?? '');
+    if (Number.isFinite(date)) {
+      // Date has 1 s resolution; ignore the sub-second noise.
+      const offset = date - this.#clock.now();
+      this.#serverOffsetMs = Math.abs(offset) > SKEW_CORRECTION_THRESHOLD_MS ? offset : 0;
+    }
+  }
+
+  async #needsRetry(response: Response, offsetBefore: number): Promise<'nonce' | 'clock-skew' | undefined> {
+    if (response.status === 401 && isUseDpopNonceChallenge(response.headers.get('www-authenticate'))) return 'nonce';
+    if (response.status !== 400) return undefined;
+    const body = await response
+      .clone()
+      .json()
+      .catch(() => undefined) as { error?: unknown } | undefined;
+    if (body?.error === 'use_dpop_nonce') return 'nonce';
+    const skewLearned = Math.abs(this.#serverOffsetMs - offsetBefore) > SKEW_CORRECTION_THRESHOLD_MS;
+    if (body?.error === 'invalid_dpop_proof' && skewLearned) return 'clock-skew';
+    return undefined;
+  }
+}
