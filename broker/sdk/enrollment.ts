@@ -1,0 +1,119 @@
+import { z } from 'zod';
+import type { JWK } from 'jose';
+import { reject, type Rejection } from './errors.js';
+import { importDeviceKey, parseCompactJws, parseJsonSegment, verifyEs256, type DeviceKey } from './jws.js';
+import { AssuranceLevelSchema } from './report-claims.js';
+import type { AssuranceLevel } from '../../main/core/identity/key-store.js';
+
+/** JWS `typ` of an enrollment request. */
+export const ENROLLMENT_TYP = 'ward-enroll+jwt';
+
+/**
+ * The claims of an enrollment request. Unknown claims are kept (the agent may send more facts
+ * about the device); the ones below are checked.
+ */
+export const EnrollmentClaimsSchema = z
+  .object({
+    iat: z.number().int().nonnegative(),
+    exp: z.number().int().nonnegative().optional(),
+    jti: z.string().max(256).optional(),
+    aud: z.union([z.string().max(2048), z.array(z.string().max(2048)).max(10)]).optional(),
+    nonce: z.string().max(256).optional(),
+    assurance: AssuranceLevelSchema.optional(),
+  })
+  .loose();
+export type EnrollmentClaims = z.infer<typeof EnrollmentClaimsSchema>;
+
+export type EnrollmentRejectReason =
+  | 'malformed'
+  | 'wrong-typ'
+  | 'unsupported-alg'
+  | 'invalid-key'
+  | 'bad-signature'
+  | 'expired'
+  | 'not-yet-valid'
+  | 'too-old'
+  | 'wrong-audience'
+  | 'nonce-mismatch'
+  | 'assurance-too-low';
+
+export interface VerifyEnrollmentOptions {
+  /** When set, `aud` must be (or contain) this value. */
+  readonly audience?: string;
+  /** When set, the `nonce` claim must equal it. */
+  readonly expectedNonce?: string;
+  /** Refuse requests whose `iat` is older than this. Default 300. */
+  readonly maxAgeSeconds?: number;
+  /** Default 60. */
+  readonly clockSkewSeconds?: number;
+  /** Key-holding levels the broker accepts. Default: all. */
+  readonly acceptedAssurance?: readonly AssuranceLevel[];
+  readonly now?: Date;
+}
+
+export interface VerifiedEnrollment {
+  readonly claims: EnrollmentClaims;
+  /** RFC 7638 thumbprint of the device key: what the broker pins. */
+  readonly thumbprint: string;
+  readonly publicJwk: JWK;
+  /** The imported key, ready for `verifyPostureReport({ deviceKey })`. */
+  readonly deviceKey: DeviceKey;
+}
+
+export type EnrollmentVerdict = { readonly ok: true; readonly enrollment: VerifiedEnrollment } | Rejection<EnrollmentRejectReason>;
+
+/**
+ * Verify a device's enrollment request: a compact JWS (`alg: ES256`, `typ: ward-enroll+jwt`)
+ * signed by the new device key, which travels in the `jwk` header (proof of possession). On
+ * success returns the claims and the RFC 7638 thumbprint to pin. The enrollment token inside the
+ * claims is the caller's to check (single use, expiry): the SDK only proves who signed it.
+ * Never throws.
+ *
+ * @example
+ * ```ts
+ * const verdict = verifyEnrollment(body.request, { audience: 'https://broker.example', maxAgeSeconds: 300 });
+ * if (!verdict.ok) return reply(400, { error: verdict.reason, detail: verdict.detail });
+ * await devices.insert({ thumbprint: verdict.enrollment.thumbprint, jwk: verdict.enrollment.publicJwk });
+ * ```
+ */
+export function verifyEnrollment(jws: unknown, options: VerifyEnrollmentOptions = {}): EnrollmentVerdict {
+  const parsed = parseCompactJws(jws);
+  if ('ok' in parsed) return parsed;
+  const { header } = parsed;
+  if (header.typ !== ENROLLMENT_TYP) return reject('wrong-typ', `the token's typ is not ${ENROLLMENT_TYP}`);
+  if (header.alg !== 'ES256') return reject('unsupported-alg', 'enrollment requests must be signed with ES256');
+  if (header.crit !== undefined) return reject('malformed', 'the header has crit parameters this verifier does not understand');
+  const jwk = header.jwk;
+  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) return reject('invalid-key', 'the header carries no jwk');
+  if ('d' in jwk) return reject('invalid-key', 'the jwk header must not contain private key material');
+  let key: DeviceKey;
+  try {
+    key = importDeviceKey(jwk as JWK);
+  } catch {
+    return reject('invalid-key', 'the jwk header is not a P-256 public key');
+  }
+  if (header.kid !== undefined && header.kid !== key.thumbprint) return reject('invalid-key', 'the kid is not the thumbprint of the jwk');
+  if (!verifyEs256(parsed, key.keyObject)) return reject('bad-signature', 'the signature does not verify with the key in the jwk header');
+
+  const result = EnrollmentClaimsSchema.safeParse(parseJsonSegment(parsed.payloadB64));
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    return reject('malformed', `claim ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
+  }
+  const claims = result.data;
+  const nowSeconds = Math.floor((options.now?.getTime() ?? Date.now()) / 1000);
+  const skew = options.clockSkewSeconds ?? 60;
+  const maxAge = options.maxAgeSeconds ?? 300;
+  if (claims.exp !== undefined && nowSeconds - skew >= claims.exp) return reject('expired', `the request expired ${nowSeconds - claims.exp} s ago`);
+  if (claims.iat > nowSeconds + skew) return reject('not-yet-valid', `the request was issued ${claims.iat - nowSeconds} s in the future`);
+  if (nowSeconds - claims.iat > maxAge + skew) return reject('too-old', `the request is ${nowSeconds - claims.iat} s old (max ${maxAge} s)`);
+  if (options.audience !== undefined) {
+    const aud = claims.aud === undefined ? [] : Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+    if (!aud.includes(options.audience)) return reject('wrong-audience', 'the request is addressed to another broker');
+  }
+  if (options.expectedNonce !== undefined && claims.nonce !== options.expectedNonce) return reject('nonce-mismatch', 'the request does not carry the expected nonce');
+  if (options.acceptedAssurance !== undefined && (claims.assurance === undefined || !options.acceptedAssurance.includes(claims.assurance))) {
+    return reject('assurance-too-low', `assurance ${claims.assurance ?? '(none stated)'} is not accepted`);
+  }
+  return { ok: true, enrollment: { claims, thumbprint: key.thumbprint, publicJwk: key.publicJwk, deviceKey: key } };
+}

@@ -1,0 +1,160 @@
+/**
+ * Ward's broker SDK: what an access broker embeds to trust, query and act on what a device says.
+ *
+ *  - enrollment: {@link verifyEnrollment} (a JWS signed by the new device key, `jwk` header);
+ *  - challenges: {@link createChallenge}, {@link MemoryChallengeStore} (single-use nonces, TTL);
+ *  - posture reports: {@link verifyPostureReport} → a typed verdict, one reason per fault;
+ *  - policy: {@link evaluatePolicy} (the same module the agent evaluates with locally),
+ *    {@link signPolicyBundle} / {@link verifyPolicyBundle};
+ *  - Shared Signals: {@link buildSet} / {@link verifySet} (CAEP SETs), {@link pushSet} /
+ *    {@link receivePushedSet} (RFC 8935), {@link pollSets} / {@link MemorySetQueue} (RFC 8936).
+ *
+ * Verifiers never throw: they return `{ ok: true, … }` or a {@link Rejection} with a stable
+ * `reason` and a `detail` that is safe to log.
+ *
+ * @example
+ * ```ts
+ * import { verifyPostureReport, evaluatePolicy, postureViewFromReport } from './broker/sdk/index.js';
+ * const verdict = verifyPostureReport(jwt, { deviceKey, deviceId, lastSeq, maxAgeSeconds: 300 });
+ * if (verdict.ok) evaluatePolicy(postureViewFromReport(verdict.report.claims), policy);
+ * ```
+ * @packageDocumentation
+ */
+export { BrokerSdkError, NotImplementedError, reject, rejectionError, type BrokerSdkErrorCode, type Rejection } from './errors.js';
+export {
+  es256Signer,
+  importDeviceKey,
+  jwkThumbprint,
+  parseCompactJws,
+  parseJsonSegment,
+  signCompactJws,
+  verifyEs256,
+  verifyWithKid,
+  type DeviceKey,
+  type JwsSigner,
+  type ParsedJws,
+  type PublicKeyInput,
+  type VerificationKey,
+} from './jws.js';
+export {
+  ENROLLMENT_TYP,
+  EnrollmentClaimsSchema,
+  verifyEnrollment,
+  type EnrollmentClaims,
+  type EnrollmentRejectReason,
+  type EnrollmentVerdict,
+  type VerifiedEnrollment,
+  type VerifyEnrollmentOptions,
+} from './enrollment.js';
+export {
+  DEFAULT_CHALLENGE_TTL_SECONDS,
+  MemoryChallengeStore,
+  createChallenge,
+  type Challenge,
+  type ChallengeOptions,
+  type ChallengeRejectReason,
+  type ChallengeStore,
+  type ChallengeVerdict,
+  type MemoryChallengeStoreOptions,
+} from './challenge.js';
+export {
+  ASSURANCE_LEVELS,
+  AssuranceLevelSchema,
+  CheckSubmodSchema,
+  POSTURE_REPORT_TYP,
+  PostureClaimSchema,
+  PostureReportClaimsSchema,
+  SUPPORTED_POSTURE_SCHEMA_VERSIONS,
+  WARD_SWNAME,
+  ueidForThumbprint,
+  type CheckSubmod,
+  type PostureClaim,
+  type PostureReportClaims,
+} from './report-claims.js';
+export {
+  postureViewFromReport,
+  verifyPostureReport,
+  type DeviceKeyResolver,
+  type PostureRejectReason,
+  type PostureReportVerdict,
+  type VerifiedPostureReport,
+  type VerifyPostureReportOptions,
+} from './posture-report.js';
+export {
+  compareVersions,
+  describeExpectation,
+  evaluatePolicy,
+  type EvaluateOptions,
+  type PolicyDecision,
+  type PolicyEvaluation,
+  type PostureView,
+  type RuleResult,
+} from '../../main/core/policy/evaluate.js';
+export {
+  ExpectationSchema,
+  FIELD_OPERATORS,
+  POLICY_SCHEMA_VERSION,
+  PolicyRuleSchema,
+  PolicySchema,
+  parsePolicy,
+  type Expectation,
+  type FieldOperator,
+  type Policy,
+  type PolicyInput,
+  type PolicyRule,
+} from '../../main/core/policy/schema.js';
+export {
+  POLICY_BUNDLE_TYP,
+  PolicyBundleClaimsSchema,
+  signPolicyBundle,
+  verifyPolicyBundle,
+  type PolicyBundleRejectReason,
+  type PolicyBundleVerdict,
+  type SignPolicyBundleOptions,
+  type VerifiedPolicyBundle,
+  type VerifyPolicyBundleOptions,
+} from './policy-bundle.js';
+export {
+  CAEP_EVENT_TYPES,
+  CaepEventSchemas,
+  SET_TYP,
+  SetClaimsSchema,
+  SubjectIdSchema,
+  buildSet,
+  verifySet,
+  type BuildSetInput,
+  type CaepEventName,
+  type CaepEventPayload,
+  type SetClaims,
+  type SetRejectReason,
+  type SetVerdict,
+  type SubjectId,
+  type VerifiedSet,
+  type VerifySetOptions,
+} from './shared-signals/set.js';
+export {
+  SET_MEDIA_TYPE,
+  pushError,
+  pushSet,
+  receivePushedSet,
+  type PushOptions,
+  type PushReceipt,
+  type PushResult,
+  type PushedRequest,
+  type SetDeliveryErrorCode,
+} from './shared-signals/push.js';
+export {
+  MemorySetQueue,
+  PollRequestSchema,
+  PollResponseSchema,
+  SetErrorSchema,
+  parsePollRequest,
+  parsePollResponse,
+  pollSets,
+  type MemorySetQueueOptions,
+  type PollOptions,
+  type PollParseVerdict,
+  type PollRequest,
+  type PollResponse,
+  type PollResult,
+} from './shared-signals/poll.js';

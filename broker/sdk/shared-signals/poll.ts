@@ -1,0 +1,201 @@
+import { z } from 'zod';
+import { reject, type Rejection } from '../errors.js';
+
+/** One SET the receiver could not accept, reported back in a poll request (RFC 8936 §2.2). */
+export const SetErrorSchema = z.object({ err: z.string().min(1).max(64), description: z.string().max(2000) });
+
+/** A poll request (RFC 8936 §2.1): acknowledgements, errors, and how many SETs to send. */
+export const PollRequestSchema = z.object({
+  ack: z.array(z.string().min(1).max(256)).max(10_000).optional(),
+  setErrs: z.record(z.string().min(1).max(256), SetErrorSchema).optional(),
+  maxEvents: z.number().int().nonnegative().max(10_000).optional(),
+  returnImmediately: z.boolean().optional(),
+});
+export type PollRequest = z.infer<typeof PollRequestSchema>;
+
+/** A poll response (RFC 8936 §2.4): SETs keyed by `jti`, and whether more are waiting. */
+export const PollResponseSchema = z.object({
+  sets: z.record(z.string().min(1).max(256), z.string().min(1).max(256 * 1024)),
+  moreAvailable: z.boolean().optional(),
+});
+export type PollResponse = z.infer<typeof PollResponseSchema>;
+
+export type PollParseVerdict<T> = { readonly ok: true; readonly value: T } | Rejection<'malformed'>;
+
+function parseWith<T>(schema: z.ZodType<T>, input: unknown, what: string): PollParseVerdict<T> {
+  let value = input;
+  if (typeof input === 'string') {
+    try {
+      value = JSON.parse(input);
+    } catch {
+      return reject('malformed', `the ${what} is not JSON`);
+    }
+  }
+  const result = schema.safeParse(value);
+  if (result.success) return { ok: true, value: result.data };
+  const issue = result.error.issues[0];
+  return reject('malformed', `${what} ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
+}
+
+/**
+ * Validate a poll request body (JSON text or an already parsed value). Never throws.
+ *
+ * @example
+ * ```ts
+ * const request = parsePollRequest(await readBody(req));
+ * if (!request.ok) return reply(400, { err: 'invalid_request', description: request.detail });
+ * ```
+ */
+export function parsePollRequest(input: unknown): PollParseVerdict<PollRequest> {
+  return parseWith(PollRequestSchema, input, 'poll request');
+}
+
+/**
+ * Validate a poll response body (JSON text or an already parsed value). Never throws. Each SET
+ * in it still has to go through `verifySet`.
+ *
+ * @example
+ * ```ts
+ * const response = parsePollResponse(await res.text());
+ * if (response.ok) for (const [jti, set] of Object.entries(response.value.sets)) handle(jti, verifySet(set, opts));
+ * ```
+ */
+export function parsePollResponse(input: unknown): PollParseVerdict<PollResponse> {
+  return parseWith(PollResponseSchema, input, 'poll response');
+}
+
+export interface PollOptions {
+  /** `Authorization` header value (never logged). */
+  readonly authorization?: string;
+  /** Default 35,000 (above a typical 30 s long-poll). */
+  readonly timeoutMs?: number;
+  readonly fetch?: typeof fetch;
+}
+
+export type PollResult =
+  | { readonly ok: true; readonly response: PollResponse }
+  | { readonly ok: false; readonly status: number | null; readonly err: string; readonly description: string };
+
+/**
+ * The receiver side of RFC 8936: `POST` a poll request (acknowledging what was handled) and get
+ * the next SETs. Never throws for HTTP or network failures.
+ *
+ * @example
+ * ```ts
+ * let ack: string[] = [];
+ * for (;;) {
+ *   const result = await pollSets('https://broker.example/ssf/poll', { ack, maxEvents: 50 }, { authorization });
+ *   if (!result.ok) break;
+ *   ack = Object.keys(result.response.sets); // after handling each one
+ * }
+ * ```
+ */
+export async function pollSets(endpoint: string | URL, request: PollRequest, options: PollOptions = {}): Promise<PollResult> {
+  const doFetch = options.fetch ?? fetch;
+  let response: Response;
+  try {
+    response = await doFetch(endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json', ...(options.authorization ? { authorization: options.authorization } : {}) },
+      body: JSON.stringify(request),
+      signal: AbortSignal.timeout(options.timeoutMs ?? 35_000),
+      redirect: 'error',
+    });
+  } catch {
+    return { ok: false, status: null, err: 'network', description: 'the transmitter could not be reached or did not answer in time' };
+  }
+  const text = await response.text().catch(() => '');
+  if (response.status !== 200) {
+    let err = 'unexpected-response';
+    let description = `the transmitter answered HTTP ${response.status}`;
+    const body = parseWith(SetErrorSchema, text, 'error');
+    if (body.ok) ({ err, description } = body.value);
+    return { ok: false, status: response.status, err, description };
+  }
+  const parsed = parsePollResponse(text);
+  if (!parsed.ok) return { ok: false, status: 200, err: 'unexpected-response', description: parsed.detail };
+  return { ok: true, response: parsed.value };
+}
+
+export interface MemorySetQueueOptions {
+  /** How long a poll without `returnImmediately` waits for a SET. Default 30,000. */
+  readonly longPollMs?: number;
+  /** Default `maxEvents` when a request gives none. Default 100. */
+  readonly defaultMaxEvents?: number;
+}
+
+/**
+ * The transmitter side of RFC 8936 for one receiver, in memory: SETs wait until acknowledged;
+ * a SET is sent again on every poll until acknowledged or reported in `setErrs`.
+ *
+ * @example
+ * ```ts
+ * const queue = new MemorySetQueue();
+ * queue.enqueue(jti, await buildSet(input, signer));
+ * // in the poll endpoint:
+ * const request = parsePollRequest(body);
+ * if (request.ok) reply(200, await queue.poll(request.value));
+ * ```
+ */
+export class MemorySetQueue {
+  private readonly pending = new Map<string, string>();
+  private readonly failed = new Map<string, z.infer<typeof SetErrorSchema>>();
+  private waiters: (() => void)[] = [];
+  private readonly longPollMs: number;
+  private readonly defaultMaxEvents: number;
+
+  constructor(options: MemorySetQueueOptions = {}) {
+    this.longPollMs = options.longPollMs ?? 30_000;
+    this.defaultMaxEvents = options.defaultMaxEvents ?? 100;
+  }
+
+  /** SETs not yet acknowledged. */
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /** SETs the receiver refused, by `jti`, with its `err` and `description`. */
+  get errors(): ReadonlyMap<string, z.infer<typeof SetErrorSchema>> {
+    return this.failed;
+  }
+
+  enqueue(jti: string, set: string): void {
+    this.pending.set(jti, set);
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** Apply acknowledgements and errors, then answer with up to `maxEvents` SETs. */
+  async poll(request: PollRequest, signal?: AbortSignal): Promise<PollResponse> {
+    for (const jti of request.ack ?? []) this.pending.delete(jti);
+    for (const [jti, error] of Object.entries(request.setErrs ?? {})) {
+      if (this.pending.delete(jti)) this.failed.set(jti, error);
+    }
+    const maxEvents = request.maxEvents ?? this.defaultMaxEvents;
+    // RFC 8936 §2.1: maxEvents 0 only acknowledges; returnImmediately false means wait for events.
+    if (maxEvents > 0 && this.pending.size === 0 && request.returnImmediately !== true) await this.waitForEvents(signal);
+    const sets: Record<string, string> = {};
+    let count = 0;
+    for (const [jti, set] of this.pending) {
+      if (count >= maxEvents) break;
+      sets[jti] = set;
+      count++;
+    }
+    return { sets, moreAvailable: this.pending.size > count };
+  }
+
+  private waitForEvents(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        this.waiters = this.waiters.filter((w) => w !== done);
+        resolve();
+      };
+      const timer = setTimeout(done, this.longPollMs);
+      signal?.addEventListener('abort', done, { once: true });
+      this.waiters.push(done);
+    });
+  }
+}
