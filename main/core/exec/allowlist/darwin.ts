@@ -20,4 +20,6 @@ export const darwinCommands: Readonly<Record<string, readonly string[]>> = {
   mdatp: ['/usr/local/bin/mdatp'],
   bputil: ['/usr/bin/bputil'],
   nvram: ['/usr/sbin/nvram'],
+  /** Converts binary managed-preferences plists to XML (main/core/config). */
+  plutil: ['/usr/bin/plutil'],
 };
