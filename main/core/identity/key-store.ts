@@ -31,6 +31,19 @@ export interface DeviceKeyStore {
   publicJwk(alias: string): Promise<JWK>;
   exists(alias: string): Promise<boolean>;
   delete(alias: string): Promise<void>;
+  /**
+   * Confirm the key is still usable where it lives (the TPM still holds it, the keychain is
+   * unlocked and still has it). Throws the typed error a signature would (`device-key-lost`,
+   * `keychain-locked`, `tpm-unavailable`, ...); resolves when all is well.
+   */
+  check(alias: string): Promise<void>;
+}
+
+/** Aliases name files and keychain entries: keep them to a safe, printable alphabet. */
+export const KEY_ALIAS_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+export function assertKeyAlias(alias: string): void {
+  if (!KEY_ALIAS_PATTERN.test(alias)) throw new TypeError(`invalid key alias ${JSON.stringify(alias.slice(0, 40))}`);
 }
 
 /** A device key bound to one alias: what DPoP proofs, enrollment and posture reports sign with. */

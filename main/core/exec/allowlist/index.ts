@@ -1,10 +1,11 @@
 import type { Platform } from '../../platform.js';
 import { darwinCommands } from './darwin.js';
 import { linuxCommands } from './linux.js';
+import { tpmCommands } from './tpm.js';
 import { win32Commands } from './win32.js';
 
 const byPlatform: Readonly<Record<Platform, Readonly<Record<string, readonly string[]>>>> = {
-  linux: linuxCommands,
+  linux: { ...linuxCommands, ...tpmCommands },
   darwin: darwinCommands,
   win32: win32Commands,
 };
