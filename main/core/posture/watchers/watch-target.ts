@@ -1,0 +1,23 @@
+import type { PostureConfig } from '../config.js';
+
+/**
+ * Something a check reads that the OS tells us about when it changes: a file (watched through
+ * its directory, so an atomic rename-over by dpkg or an editor is still seen) or a directory
+ * (any entry changing counts).
+ */
+export interface WatchTarget {
+  readonly path: string;
+  readonly kind: 'file' | 'dir';
+  /** The checks to re-collect when it changes. */
+  readonly checks: readonly string[];
+}
+
+export interface WatchTargetContext {
+  readonly home: string | undefined;
+  readonly config: PostureConfig;
+}
+
+/** Paths in managed config are watched on every OS: a required file's directory. */
+export function configTargets(config: PostureConfig): WatchTarget[] {
+  return config.requiredFiles.map((rule) => ({ path: rule.path, kind: 'file' as const, checks: ['required-files'] }));
+}
