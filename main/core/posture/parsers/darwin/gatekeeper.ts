@@ -1,0 +1,21 @@
+import { parse as parsePlist } from 'plist';
+import { parsed, unparsable, type ParseResult } from '../parse-result.js';
+
+/** `spctl --status`: "assessments enabled" (Gatekeeper on) or "assessments disabled". */
+export function parseSpctlStatus(text: string): ParseResult<boolean> {
+  if (/assessments enabled/.test(text)) return parsed(true);
+  if (/assessments disabled/.test(text)) return parsed(false);
+  return unparsable('the spctl --status output', text);
+}
+
+/** XProtect's bundle Info.plist (XML): its `CFBundleShortVersionString`. */
+export function parseBundleVersion(xml: string): ParseResult<string> {
+  try {
+    const doc = parsePlist(xml) as unknown;
+    const version = doc && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, unknown>).CFBundleShortVersionString : undefined;
+    if (typeof version === 'string' && version.trim()) return parsed(version.trim());
+  } catch {
+    // fall through: not a property list
+  }
+  return unparsable('the XProtect bundle version', xml);
+}
