@@ -1,0 +1,474 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../../main/core/log.js';
+import { evaluatePolicy, type PolicyEvaluation } from '../../main/core/policy/evaluate.js';
+import { parsePolicy, type Policy } from '../../main/core/policy/schema.js';
+import { MemoryChallengeStore } from '../sdk/challenge.js';
+import { verifyEnrollment } from '../sdk/enrollment.js';
+import { signPolicyBundle } from '../sdk/policy-bundle.js';
+import { postureViewFromReport, verifyPostureReport } from '../sdk/posture-report.js';
+import type { SubjectId } from '../sdk/shared-signals/set.js';
+import type { BrokerConfig } from './config.js';
+import { BrokerError } from './errors.js';
+import type { EventHub } from './events.js';
+import { hashSecret, newSecret, type BrokerKeys } from './keys.js';
+import type { SignalEmitter } from './signals.js';
+import type { BrokerStorage, CredentialRecord, CredentialRole, DeviceRecord, HistoryEntry, VerdictRecord } from './storage/storage.js';
+
+const EMPTY_POLICY: Policy = { schemaVersion: 1, reportOnly: false, rules: [] };
+const MAX_DEVICE_NAME = 200;
+
+export interface CoreDeps {
+  readonly storage: BrokerStorage;
+  readonly hub: EventHub;
+  readonly keys: BrokerKeys;
+  readonly config: BrokerConfig;
+  readonly issuer: string;
+  readonly signals: SignalEmitter;
+  readonly log: Logger;
+  readonly now: () => number;
+}
+
+export interface CreatedEnrollmentToken {
+  readonly id: string;
+  /** The secret to hand to the device's user; shown once, stored only as a hash. */
+  readonly token: string;
+  readonly label: string;
+  readonly expiresAt: string;
+}
+
+export interface EnrollmentAnswer {
+  readonly deviceId: string;
+  /** The broker's public keys (JWKS) that sign policy bundles and SETs: agents pin them. */
+  readonly brokerKeys: { keys: unknown[] };
+  readonly issuer: string;
+  readonly clientId: string;
+  readonly thumbprint: string;
+  /** The current signed policy bundle, when a policy is set. */
+  readonly policyBundle?: string;
+}
+
+export interface IngestResult {
+  readonly deviceId: string;
+  readonly seq: number;
+  readonly decision: VerdictRecord['status'];
+  readonly compliant: boolean;
+  readonly reportOnly: boolean;
+  readonly policyVersion: number | null;
+  readonly evaluation: PolicyEvaluation;
+}
+
+interface Waiter {
+  readonly resolve: (result: IngestResult) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/**
+ * What the reference broker does, independent of HTTP: enrollment, posture ingestion with the
+ * SDK's verifier and the shared policy evaluator, challenges, policy bundles, revocation and the
+ * admin/query views. The HTTP layer (`http-api.ts`) and the in-process admin object call this.
+ */
+export class BrokerCore {
+  readonly #challenges: MemoryChallengeStore;
+  /** Nonces already answered (kept for their TTL) so a reused nonce is refused as a replay. */
+  readonly #answeredNonces = new Map<string, number>();
+  readonly #waiters = new Map<string, Waiter>();
+  #policyCache: { version: number; policy: Policy } | undefined;
+  #bundleCache: { version: number; bundle: string; refreshAtMs: number } | undefined;
+
+  constructor(private readonly d: CoreDeps) {
+    this.#challenges = new MemoryChallengeStore({ ttlSeconds: d.config.challengeTimeoutSeconds + 30, now: () => new Date(d.now()) });
+  }
+
+  // ---- credentials -------------------------------------------------------------------------
+
+  createCredential(role: CredentialRole, label: string): { id: string; token: string; role: CredentialRole } {
+    const token = newSecret(role === 'admin' ? 'wba' : 'wbq');
+    const id = randomUUID();
+    this.d.storage.createCredential({ id, role, label, createdAtMs: this.d.now(), revokedAtMs: null, tokenHash: hashSecret(token) });
+    return { id, token, role };
+  }
+
+  /** Make sure a given admin secret is accepted (in-process brokers, tests). */
+  ensureCredential(role: CredentialRole, token: string, label: string): void {
+    if (!this.d.storage.findCredential(hashSecret(token))) {
+      this.d.storage.createCredential({ id: randomUUID(), role, label, createdAtMs: this.d.now(), revokedAtMs: null, tokenHash: hashSecret(token) });
+    }
+  }
+
+  authenticate(token: string | undefined, allowed: readonly CredentialRole[]): CredentialRecord {
+    if (!token) throw new BrokerError('unauthorized', 'This endpoint needs a bearer credential (ward-broker credentials create).');
+    const cred = this.d.storage.findCredential(hashSecret(token));
+    if (!cred) throw new BrokerError('unauthorized', 'The bearer credential is not valid.');
+    if (!allowed.includes(cred.role)) throw new BrokerError('forbidden', `A ${cred.role} credential cannot use this endpoint.`);
+    return cred;
+  }
+
+  // ---- enrollment ----------------------------------------------------------------------------
+
+  createEnrollmentToken(options: { label?: string; ttlSeconds?: number } = {}): CreatedEnrollmentToken {
+    const token = newSecret('wet');
+    const id = randomUUID();
+    const now = this.d.now();
+    const ttl = options.ttlSeconds ?? this.d.config.enrollmentTokenTtlSeconds;
+    const label = options.label ?? '';
+    this.d.storage.createEnrollmentToken({ id, tokenHash: hashSecret(token), label, createdAtMs: now, expiresAtMs: now + ttl * 1000, usedAtMs: null, deviceId: null });
+    this.d.log.info({ tokenId: id, ttlSeconds: ttl }, 'enrollment token created');
+    return { id, token, label, expiresAt: new Date(now + ttl * 1000).toISOString() };
+  }
+
+  async enroll(request: string, enrollmentToken: string | undefined): Promise<EnrollmentAnswer> {
+    const verdict = verifyEnrollment(request, { now: new Date(this.d.now()), maxAgeSeconds: 300 });
+    if (!verdict.ok) {
+      throw new BrokerError('enrollment-invalid', `The enrollment request was refused: ${verdict.detail}.`, { reason: verdict.reason });
+    }
+    const { claims, thumbprint, publicJwk } = verdict.enrollment;
+    const aud = claims.aud === undefined ? [] : Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+    if (aud.length > 0 && !aud.some((a) => sameBroker(a, this.d.issuer))) {
+      throw new BrokerError('enrollment-invalid', 'The enrollment request is addressed to another broker.', { reason: 'wrong-audience' });
+    }
+    const claimToken = typeof claims.enrollment_token === 'string' ? claims.enrollment_token : undefined;
+    if (enrollmentToken !== undefined && claimToken !== undefined && enrollmentToken !== claimToken) {
+      throw new BrokerError('enrollment-invalid', 'The enrollment token in the request body and in the signed request differ.', { reason: 'token-mismatch' });
+    }
+    const token = claimToken ?? enrollmentToken;
+    if (!token) throw new BrokerError('enrollment-token-invalid', 'An enrollment token is needed: ask IT for one (ward-broker token create).', { reason: 'token-missing' });
+    const name = pickString(claims, ['device_name', 'name', 'hostname']);
+    const attributes = Object.fromEntries(Object.entries(claims).filter(([k]) => ['platform', 'os', 'hostname', 'agent_version', 'swversion'].includes(k)));
+    const result = this.d.storage.enrollDevice(
+      hashSecret(token),
+      { id: randomUUID(), jkt: thumbprint, publicJwk, assurance: claims.assurance ?? 'none', name, attributes },
+      this.d.now(),
+    );
+    if (!result.ok) {
+      const messages = {
+        'token-unknown': 'The enrollment token is not valid.',
+        'token-expired': 'The enrollment token expired: ask IT for a new one.',
+        'token-used': 'The enrollment token was already used: each token enrolls one device.',
+        'key-already-enrolled': 'This device key is already enrolled.',
+      } as const;
+      throw new BrokerError(result.reason === 'key-already-enrolled' ? 'conflict' : 'enrollment-token-invalid', messages[result.reason], { reason: result.reason });
+    }
+    this.d.log.info({ deviceId: result.device.id, tokenId: result.token.id, assurance: result.device.assurance }, 'device enrolled');
+    const bundle = await this.policyBundle().catch(() => undefined);
+    return {
+      deviceId: result.device.id,
+      brokerKeys: this.d.keys.brokerJwks,
+      issuer: this.d.issuer,
+      clientId: 'ward-agent',
+      thumbprint,
+      ...(bundle ? { policyBundle: bundle.bundle } : {}),
+    };
+  }
+
+  listEnrollmentTokens(): Record<string, unknown>[] {
+    return this.d.storage.listEnrollmentTokens().map((t) => ({
+      id: t.id,
+      label: t.label,
+      createdAt: new Date(t.createdAtMs).toISOString(),
+      expiresAt: new Date(t.expiresAtMs).toISOString(),
+      usedAt: t.usedAtMs === null ? null : new Date(t.usedAtMs).toISOString(),
+      deviceId: t.deviceId,
+    }));
+  }
+
+  brokerJwks(): { keys: unknown[] } {
+    return this.d.keys.brokerJwks;
+  }
+
+  // ---- devices -------------------------------------------------------------------------------
+
+  /** The enrolled, unrevoked device holding this key, or a typed refusal. */
+  deviceForKey(jkt: string): DeviceRecord {
+    const device = this.d.storage.getDeviceByJkt(jkt);
+    if (!device) throw new BrokerError('unknown-device', 'This device key is not enrolled with this broker.', { reason: 'unknown-device' });
+    if (device.revokedAtMs !== null) throw new BrokerError('device-revoked', 'This device was revoked by an administrator.', { reason: 'device-revoked' });
+    return device;
+  }
+
+  requireDevice(id: string): DeviceRecord {
+    const device = this.d.storage.getDevice(id);
+    if (!device) throw new BrokerError('not-found', `No device ${id}.`);
+    return device;
+  }
+
+  async revokeDevice(id: string, reason = 'revoked by an administrator'): Promise<DeviceRecord> {
+    const before = this.requireDevice(id);
+    const device = this.d.storage.revokeDevice(id, this.d.now()) ?? before;
+    for (const grantId of this.d.storage.oidc.grantIdsOfJkt(device.jkt)) this.d.storage.oidc.revokeByGrantId(grantId);
+    this.d.log.info({ deviceId: id }, 'device revoked');
+    await this.#emitSessionRevoked(device, reason);
+    this.d.hub.disconnect(id);
+    return device;
+  }
+
+  /** Revoke every session and grant of a user; tell their devices (CAEP `session-revoked`). */
+  async revokeSessions(username: string, reason = 'sessions revoked by an administrator'): Promise<{ grants: number; devices: number }> {
+    const oidc = this.d.storage.oidc;
+    const grants = oidc.grantIdsOfAccount(username);
+    for (const grantId of grants) oidc.revokeByGrantId(grantId);
+    for (const sessionId of oidc.sessionIdsOfAccount(username)) oidc.destroy('Session', sessionId);
+    const devices = this.d.storage.devicesOfAccount(username);
+    for (const device of devices) await this.#emitSessionRevoked(device, reason);
+    this.d.log.info({ account: username, grants: grants.length }, 'sessions revoked');
+    return { grants: grants.length, devices: devices.length };
+  }
+
+  async #emitSessionRevoked(device: DeviceRecord, reason: string): Promise<void> {
+    const subject: SubjectId = {
+      format: 'complex',
+      device: { format: 'opaque', id: device.id },
+      ...(device.accountId ? { user: { format: 'iss_sub', iss: this.d.issuer, sub: device.accountId } } : {}),
+    };
+    await this.d.signals.emit('session-revoked', subject, { initiating_entity: 'admin', reason_admin: { en: reason } }, { deviceId: device.id });
+  }
+
+  // ---- posture -------------------------------------------------------------------------------
+
+  /**
+   * Verify and record one posture report from `device` (already authenticated by its DPoP
+   * proof). Synchronous from verification to storage, so two reports of one device never race.
+   */
+  ingest(device: DeviceRecord, jwt: string): IngestResult {
+    const nowMs = this.d.now();
+    const verdict = verifyPostureReport(jwt, {
+      deviceKey: device.publicJwk,
+      deviceId: device.id,
+      lastSeq: device.lastSeq,
+      maxAgeSeconds: this.d.config.reportMaxAgeSeconds,
+      now: new Date(nowMs),
+    });
+    if (!verdict.ok) this.#refuse(device, verdict.reason, verdict.detail, nowMs);
+    const claims = verdict.report.claims;
+    let nonce: string | null = null;
+    if (claims.eat_nonce !== undefined) {
+      nonce = claims.eat_nonce;
+      this.#pruneNonces(nowMs);
+      if (this.#answeredNonces.has(nonce)) this.#refuse(device, 'replayed-nonce', 'this challenge was already answered', nowMs);
+      const answer = this.#challenges.consume(nonce, device.id);
+      if (!answer.ok) this.#refuse(device, answer.reason, answer.detail, nowMs);
+      this.#answeredNonces.set(nonce, answer.challenge.expiresAt.getTime());
+    }
+    const policy = this.#currentPolicy();
+    const previous = this.d.storage.getVerdict(device.id);
+    const evaluation = evaluatePolicy(postureViewFromReport(claims), policy?.policy ?? EMPTY_POLICY, {
+      now: new Date(nowMs),
+      ...(previous ? { firstFailedAt: previous.failingSince } : {}),
+    });
+    const failing = evaluation.results.filter((r) => !r.passed);
+    const record: VerdictRecord = {
+      deviceId: device.id,
+      status: evaluation.decision,
+      isCompliant: evaluation.compliant,
+      seq: claims.seq,
+      reportedAtMs: claims.iat * 1000,
+      verifiedAtMs: nowMs,
+      policyVersion: policy?.version ?? null,
+      reportOnly: evaluation.reportOnly,
+      claims: claims as unknown as Record<string, unknown>,
+      evaluation,
+      failingSince: Object.fromEntries(failing.map((r) => [r.ruleId, Date.parse(r.firstFailedAt ?? '') || nowMs])),
+      nonce,
+    };
+    this.d.storage.transaction(() => {
+      this.d.storage.saveVerdict(record);
+      this.d.storage.addHistory({
+        deviceId: device.id,
+        atMs: nowMs,
+        outcome: 'accepted',
+        seq: claims.seq,
+        status: record.status,
+        reason: null,
+        failures: failing.map((r) => ({ ruleId: r.ruleId, check: r.check, severity: r.severity, expected: r.expected, actual: r.actual, inGrace: r.inGrace })),
+      });
+    });
+    const wasCompliant = previous ? previous.isCompliant : true;
+    if (wasCompliant !== record.isCompliant) {
+      this.d.signals
+        .emit(
+          'device-compliance-change',
+          { format: 'complex', device: { format: 'opaque', id: device.id } },
+          {
+            previous_status: wasCompliant ? 'compliant' : 'not-compliant',
+            current_status: record.isCompliant ? 'compliant' : 'not-compliant',
+            initiating_entity: 'policy',
+            reason_admin: { en: record.isCompliant ? 'the device meets the policy' : `failing: ${failing.map((r) => r.ruleId).join(', ')}` },
+          },
+          { deviceId: device.id },
+        )
+        .catch((err: unknown) => this.d.log.error({ err, deviceId: device.id }, 'could not emit device-compliance-change'));
+    }
+    const result: IngestResult = {
+      deviceId: device.id,
+      seq: claims.seq,
+      decision: record.status,
+      compliant: record.isCompliant,
+      reportOnly: record.reportOnly,
+      policyVersion: record.policyVersion,
+      evaluation,
+    };
+    if (nonce) {
+      const waiter = this.#waiters.get(nonce);
+      if (waiter) {
+        clearTimeout(waiter.timer);
+        this.#waiters.delete(nonce);
+        waiter.resolve(result);
+      }
+    }
+    return result;
+  }
+
+  #refuse(device: DeviceRecord, reason: string, detail: string, nowMs: number): never {
+    this.d.storage.addHistory({ deviceId: device.id, atMs: nowMs, outcome: 'refused', seq: null, status: null, reason, failures: [] });
+    this.d.log.warn({ deviceId: device.id, reason }, 'posture report refused');
+    throw new BrokerError('report-refused', `The posture report was refused: ${detail}.`, { reason });
+  }
+
+  #pruneNonces(nowMs: number): void {
+    if (this.#answeredNonces.size < 10_000) return;
+    for (const [nonce, exp] of this.#answeredNonces) if (exp <= nowMs) this.#answeredNonces.delete(nonce);
+  }
+
+  /**
+   * Ask a device for a fresh report: a single-use nonce goes down its event channel and the
+   * promise resolves with the verdict of the report that answers it (or rejects on timeout).
+   */
+  challenge(deviceId: string, timeoutMs = this.d.config.challengeTimeoutSeconds * 1000): Promise<IngestResult & { nonce: string }> {
+    const device = this.requireDevice(deviceId);
+    if (device.revokedAtMs !== null) throw new BrokerError('device-revoked', 'This device was revoked.', { reason: 'device-revoked' });
+    if (!this.d.hub.isConnected(deviceId)) {
+      throw new BrokerError('device-offline', 'The device has no open event channel, so it cannot be challenged now. Its latest report is at GET /devices/{id}.');
+    }
+    const challenge = this.#challenges.issue({ subject: deviceId, ttlSeconds: Math.ceil(timeoutMs / 1000) + 30 });
+    const promise = new Promise<IngestResult & { nonce: string }>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(challenge.nonce);
+        reject(new BrokerError('challenge-timeout', `The device did not answer the challenge within ${Math.round(timeoutMs / 1000)} s.`));
+      }, timeoutMs);
+      this.#waiters.set(challenge.nonce, { resolve: (r) => resolve({ ...r, nonce: challenge.nonce }), timer });
+    });
+    this.d.hub.send(deviceId, 'challenge', { nonce: challenge.nonce, expiresAt: challenge.expiresAt.toISOString(), reportUrl: new URL('/posture', this.d.issuer).href });
+    return promise;
+  }
+
+  // ---- policy --------------------------------------------------------------------------------
+
+  setPolicy(document: unknown): { version: number } {
+    const parsed = parsePolicy(document);
+    if (!parsed.ok) throw new BrokerError('validation-failed', `The policy is not valid: ${parsed.detail}.`);
+    const record = this.d.storage.savePolicy(parsed.policy, this.d.now());
+    this.#policyCache = { version: record.version, policy: parsed.policy };
+    this.#bundleCache = undefined;
+    this.d.log.info({ version: record.version, rules: parsed.policy.rules.length, reportOnly: parsed.policy.reportOnly }, 'policy set');
+    this.d.hub.broadcast('policy', { version: record.version, url: new URL('/policy', this.d.issuer).href });
+    return { version: record.version };
+  }
+
+  /** Load a policy file at start when it differs from the stored policy. */
+  loadPolicyIfChanged(document: unknown): { version: number; changed: boolean } {
+    const current = this.#currentPolicy();
+    const parsed = parsePolicy(document);
+    if (!parsed.ok) throw new BrokerError('config-invalid', `The policy file is not valid: ${parsed.detail}.`);
+    if (current && JSON.stringify(current.policy) === JSON.stringify(parsed.policy)) return { version: current.version, changed: false };
+    return { ...this.setPolicy(document), changed: true };
+  }
+
+  currentPolicy(): { version: number; policy: Policy } | undefined {
+    return this.#currentPolicy();
+  }
+
+  #currentPolicy(): { version: number; policy: Policy } | undefined {
+    if (this.#policyCache) return this.#policyCache;
+    const record = this.d.storage.currentPolicy();
+    if (!record) return undefined;
+    const parsed = parsePolicy(record.document);
+    if (!parsed.ok) throw new BrokerError('storage-failed', `The stored policy version ${record.version} is not valid: ${parsed.detail}.`);
+    this.#policyCache = { version: record.version, policy: parsed.policy };
+    return this.#policyCache;
+  }
+
+  /** The current policy as a signed bundle (re-signed when half its lifetime has passed). */
+  async policyBundle(): Promise<{ version: number; bundle: string }> {
+    const policy = this.#currentPolicy();
+    if (!policy) throw new BrokerError('no-policy', 'No policy is set yet (ward-broker policy set FILE).');
+    const nowMs = this.d.now();
+    const cached = this.#bundleCache;
+    if (cached && cached.version === policy.version && cached.refreshAtMs > nowMs) return cached;
+    const ttlMs = this.d.config.policyBundleTtlSeconds * 1000;
+    const bundle = await signPolicyBundle(policy.policy, this.d.keys.signer, {
+      version: policy.version,
+      expiresAt: new Date(nowMs + ttlMs),
+      issuer: this.d.issuer,
+      now: new Date(nowMs),
+    });
+    this.#bundleCache = { version: policy.version, bundle, refreshAtMs: nowMs + ttlMs / 2 };
+    return this.#bundleCache;
+  }
+
+  // ---- queries -------------------------------------------------------------------------------
+
+  deviceSummary(device: DeviceRecord, verdict: VerdictRecord | undefined, withClaims: boolean): Record<string, unknown> {
+    const nowMs = this.d.now();
+    return {
+      deviceId: device.id,
+      name: device.name,
+      assurance: device.assurance,
+      thumbprint: device.jkt,
+      account: device.accountId,
+      enrolledAt: new Date(device.enrolledAtMs).toISOString(),
+      revokedAt: device.revokedAtMs === null ? null : new Date(device.revokedAtMs).toISOString(),
+      lastSeq: device.lastSeq,
+      connected: this.d.hub.isConnected(device.id),
+      posture: verdict
+        ? {
+            decision: verdict.status,
+            compliant: device.revokedAtMs === null && verdict.isCompliant,
+            reportOnly: verdict.reportOnly,
+            policyVersion: verdict.policyVersion,
+            seq: verdict.seq,
+            reportedAt: new Date(verdict.reportedAtMs).toISOString(),
+            verifiedAt: new Date(verdict.verifiedAtMs).toISOString(),
+            ageSeconds: Math.max(0, Math.round((nowMs - verdict.reportedAtMs) / 1000)),
+            nonce: verdict.nonce,
+            failing: ((verdict.evaluation as PolicyEvaluation | null)?.results ?? []).filter((r) => !r.passed),
+            ...(withClaims ? { evaluation: verdict.evaluation, claims: verdict.claims } : {}),
+          }
+        : null,
+    };
+  }
+
+  listDevices(): Record<string, unknown>[] {
+    return this.d.storage.listDevices().map(({ device, verdict }) => this.deviceSummary(device, verdict, false));
+  }
+
+  deviceDetail(id: string): Record<string, unknown> {
+    const device = this.requireDevice(id);
+    return this.deviceSummary(device, this.d.storage.getVerdict(id), true);
+  }
+
+  history(query: { deviceId?: string; onlyFailures?: boolean; limit?: number }): Record<string, unknown>[] {
+    return this.d.storage
+      .history({ limit: Math.min(query.limit ?? 100, 1000), ...(query.deviceId ? { deviceId: query.deviceId } : {}), ...(query.onlyFailures ? { onlyFailures: true } : {}) })
+      .map((e: HistoryEntry) => ({ ...e, at: new Date(e.atMs).toISOString() }));
+  }
+
+  close(): void {
+    for (const waiter of this.#waiters.values()) clearTimeout(waiter.timer);
+    this.#waiters.clear();
+  }
+}
+
+function sameBroker(aud: string, issuer: string): boolean {
+  try {
+    return new URL(aud).origin === new URL(issuer).origin;
+  } catch {
+    return false;
+  }
+}
+
+function pickString(claims: Record<string, unknown>, keys: readonly string[]): string | null {
+  for (const key of keys) {
+    const value = claims[key];
+    if (typeof value === 'string' && value.length > 0) return value.slice(0, MAX_DEVICE_NAME);
+  }
+  return null;
+}

@@ -1,0 +1,235 @@
+import { readFileSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { silentLogger, type Logger } from '../../main/core/log.js';
+import { BrokerCore } from './broker-core.js';
+import { parseConfig, UserStore, type BrokerConfig } from './config.js';
+import { DemoResource } from './demo-resource.js';
+import { DpopVerifier } from './dpop.js';
+import { BrokerError } from './errors.js';
+import { EventHub } from './events.js';
+import { registerApi } from './http-api.js';
+import { sendError } from './http/http-io.js';
+import { Router } from './http/router.js';
+import { loadOrCreateKeys } from './keys.js';
+import { registerInteractions } from './oidc/interactions.js';
+import { createOidcProvider } from './oidc/provider.js';
+import { SignalEmitter } from './signals.js';
+import { SqliteStorage } from './storage/sqlite-storage.js';
+
+export interface BrokerOptions {
+  /** Where the database (and the bootstrap admin credential) live. Created if missing. */
+  readonly dataDir: string;
+  /** The parsed config, or a raw object to validate. Default: an empty config. */
+  readonly config?: BrokerConfig | Record<string, unknown>;
+  /** The config file the users came from: re-read on login when it changes. */
+  readonly configFile?: string;
+  /** Listen address; default `config.listen` (127.0.0.1:8443). Port 0 picks a free port. */
+  readonly host?: string;
+  readonly port?: number;
+  /** Public base URL; default `http(s)://HOST:PORT`. */
+  readonly issuer?: string;
+  /** An admin bearer secret to accept (in-process use and tests). */
+  readonly adminToken?: string;
+  readonly logger?: Logger;
+  /** Injected clock (epoch ms). */
+  readonly now?: () => number;
+}
+
+/** The in-process admin API (what `ward-broker` does over HTTP). */
+export type BrokerAdmin = Pick<
+  BrokerCore,
+  | 'createEnrollmentToken'
+  | 'listEnrollmentTokens'
+  | 'listDevices'
+  | 'deviceDetail'
+  | 'revokeDevice'
+  | 'revokeSessions'
+  | 'setPolicy'
+  | 'currentPolicy'
+  | 'history'
+  | 'createCredential'
+  | 'challenge'
+>;
+
+export interface Broker {
+  /** Base URL (no trailing slash), e.g. `http://127.0.0.1:41234`. */
+  readonly url: string;
+  /** The OpenID issuer (same as `url` unless configured). */
+  readonly issuer: string;
+  readonly port: number;
+  /** The resource indicator of the demo resource (`GET /demo/resource`). */
+  readonly demoResource: string;
+  readonly admin: BrokerAdmin;
+  /** Set when this start created the first admin credential (also written to `DATA/admin-token`). */
+  readonly bootstrapAdminToken: string | undefined;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/;
+
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK.test(host);
+}
+
+/**
+ * Start the reference broker: OpenID provider, enrollment, posture, policy, query, admin and
+ * event-channel endpoints on one HTTP(S) listener, state in `DATA/broker.db`.
+ *
+ * @example
+ * ```ts
+ * const broker = await createBroker({ dataDir, port: 0, adminToken });
+ * const { token } = broker.admin.createEnrollmentToken({ label: 'alice-laptop' });
+ * // … `ward enroll --broker ${broker.url} --token ${token}` …
+ * await broker.close();
+ * ```
+ */
+export async function createBroker(options: BrokerOptions): Promise<Broker> {
+  const config = parseConfig(options.config ?? {});
+  const log = (options.logger ?? silentLogger()).child({ mod: 'broker' });
+  const now = options.now ?? Date.now;
+  const host = options.host ?? config.listen.host;
+  const port = options.port ?? config.listen.port;
+  if (!isLoopbackHost(host) && !config.tls) {
+    throw new BrokerError('insecure-listen-address', `Refusing to listen on ${host} without TLS: tokens and posture would cross the network in clear.`, {
+      hint: 'Listen on 127.0.0.1, or set "tls": { "certFile", "keyFile" } in the config.',
+    });
+  }
+
+  mkdirSync(options.dataDir, { recursive: true });
+  const storage = new SqliteStorage(join(options.dataDir, 'broker.db'));
+  try {
+    const server: Server = config.tls
+      ? createHttpsServer({ cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) })
+      : createHttpServer();
+    // Slow or idle clients must not hold sockets forever; SSE channels keep themselves alive.
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const actualPort = (server.address() as AddressInfo).port;
+    const hostInUrl = host.includes(':') ? `[${host}]` : host;
+    const url = `${config.tls ? 'https' : 'http'}://${hostInUrl}:${actualPort}`;
+    const issuer = (options.issuer ?? config.issuer ?? url).replace(/\/$/, '');
+    const demoResource = `${issuer}/demo`;
+
+    const keys = loadOrCreateKeys(storage);
+    const hub = new EventHub();
+    const users = new UserStore(config.users, options.configFile);
+    const signals = new SignalEmitter({ signer: keys.signer, issuer, hub, log, pushReceiver: config.pushReceiver, now });
+    const core = new BrokerCore({ storage, hub, keys, config, issuer, signals, log, now });
+    const dpop = new DpopVerifier(now);
+    const provider = createOidcProvider({
+      issuer,
+      config,
+      storage,
+      users,
+      signingJwk: keys.oidcJwk,
+      cookieKeys: keys.cookieKeys,
+      demoResource,
+      now,
+      onTokenIssued: (jkt, accountId) => storage.linkDeviceAccount(jkt, accountId),
+    });
+    const demo = new DemoResource({ issuer, audience: demoResource, publicJwk: keys.oidcPublicJwk, config: config.demoResource, dpop, storage, now });
+
+    const router = new Router();
+    registerApi(router, { core, dpop, hub, issuer });
+    registerInteractions(router, { provider, users, csrfKey: keys.csrfKey, issuer, now });
+    router.add('GET', '/demo/resource', async (ctx) => demo.handle(ctx.req, ctx.res, new URL('/demo/resource', issuer).href));
+    router.add('GET', '/healthz', async (ctx) => {
+      ctx.res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+    });
+
+    if (config.policyFile) {
+      const { version, changed } = core.loadPolicyIfChanged(JSON.parse(readFileSync(config.policyFile, 'utf8')) as unknown);
+      log.info({ version, changed }, 'policy file loaded');
+    }
+    if (options.adminToken) core.ensureCredential('admin', options.adminToken, 'in-process');
+    let bootstrapAdminToken: string | undefined;
+    if (storage.countCredentials('admin') === 0) {
+      bootstrapAdminToken = core.createCredential('admin', 'bootstrap').token;
+      const file = join(options.dataDir, 'admin-token');
+      writeFileSync(file, `${bootstrapAdminToken}\n`, { mode: 0o600 });
+      chmodSync(file, 0o600);
+      log.info({ file }, 'first admin credential written (keep it secret)');
+    }
+    writeFileSync(join(options.dataDir, 'broker.json'), `${JSON.stringify({ url, issuer, pid: process.pid }, null, 2)}\n`);
+
+    const oidcCallback = provider.callback();
+    const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+      let url: URL;
+      try {
+        url = new URL(req.url ?? '/', issuer);
+      } catch {
+        sendError(res, new BrokerError('bad-request', 'The request URL is not valid.'));
+        return;
+      }
+      try {
+        const match = router.match(req.method ?? 'GET', url.pathname);
+        if (match === undefined) {
+          await oidcCallback(req, res);
+          return;
+        }
+        if (match === 'method-not-allowed') throw new BrokerError('method-not-allowed', `${req.method} is not allowed on ${url.pathname}.`);
+        await match.handler({ req, res, url, params: match.params });
+      } catch (err) {
+        if (err instanceof BrokerError) {
+          sendError(res, err);
+          return;
+        }
+        // Not a typed error: a bug. Log its message (never request bodies or headers) and answer 500.
+        log.error({ err: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err), path: url.pathname }, 'unexpected error');
+        sendError(res, new BrokerError('internal', 'The broker hit an unexpected error; see its log.'));
+      }
+    };
+    server.on('request', (req, res) => void handle(req, res));
+
+    const purge = setInterval(() => storage.oidc.purgeExpired(now()), 10 * 60_000).unref();
+    log.info({ url, issuer }, 'broker listening');
+
+    let closed = false;
+    return {
+      url,
+      issuer,
+      port: actualPort,
+      demoResource,
+      bootstrapAdminToken,
+      admin: {
+        createEnrollmentToken: (o) => core.createEnrollmentToken(o),
+        listEnrollmentTokens: () => core.listEnrollmentTokens(),
+        listDevices: () => core.listDevices(),
+        deviceDetail: (id) => core.deviceDetail(id),
+        revokeDevice: (id, reason) => core.revokeDevice(id, reason),
+        revokeSessions: (username, reason) => core.revokeSessions(username, reason),
+        setPolicy: (doc) => core.setPolicy(doc),
+        currentPolicy: () => core.currentPolicy(),
+        history: (q) => core.history(q),
+        createCredential: (role, label) => core.createCredential(role, label),
+        challenge: (id, timeoutMs) => core.challenge(id, timeoutMs),
+      },
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        clearInterval(purge);
+        core.close();
+        hub.closeAll();
+        await signals.flush();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+        storage.close();
+      },
+    };
+  } catch (err) {
+    storage.close();
+    throw err;
+  }
+}

@@ -1,0 +1,96 @@
+import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { importDeviceKey, parseCompactJws, parseJsonSegment, verifyEs256, type DeviceKey } from '../sdk/jws.js';
+import { BrokerError } from './errors.js';
+
+/** How far a proof's `iat` may be from our clock (RFC 9449 §11.1 leaves it to the server). */
+const IAT_WINDOW_SECONDS = 60;
+const MAX_JTI_CHARS = 256;
+const MAX_REMEMBERED_JTIS = 200_000;
+
+export interface VerifiedDpopProof {
+  /** RFC 7638 thumbprint of the proof key (what tokens are bound to, `cnf.jkt`). */
+  readonly jkt: string;
+  readonly key: DeviceKey;
+  readonly jti: string;
+}
+
+function refuse(detail: string): BrokerError {
+  return new BrokerError('invalid-dpop-proof', `The DPoP proof is not valid: ${detail}.`, { reason: 'invalid-dpop-proof' });
+}
+
+/**
+ * Verifies DPoP proofs (RFC 9449 §4.3) for the broker's own endpoints: ES256 only (device keys
+ * are P-256), `typ: dpop+jwt`, an embedded public `jwk`, `htm`/`htu` matching this request,
+ * `iat` within ±60 s, `ath` when an access token is presented, and each `jti` accepted once.
+ * Keys are imported once per key (the SDK's cache), so a proof costs one ES256 verification.
+ */
+export class DpopVerifier {
+  readonly #seen = new Map<string, number>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  verify(req: IncomingMessage, htu: string, options: { accessToken?: string } = {}): VerifiedDpopProof {
+    const header = req.headers.dpop;
+    if (typeof header !== 'string' || header.length === 0) {
+      throw new BrokerError('invalid-dpop-proof', 'This endpoint needs a DPoP proof signed by the device key (DPoP header).', { reason: 'missing-dpop-proof' });
+    }
+    const parsed = parseCompactJws(header);
+    if ('ok' in parsed) throw refuse(parsed.detail);
+    const h = parsed.header;
+    if (h.typ !== 'dpop+jwt') throw refuse('typ must be dpop+jwt');
+    if (h.alg !== 'ES256') throw refuse('alg must be ES256');
+    if (typeof h.jwk !== 'object' || h.jwk === null) throw refuse('the header carries no jwk');
+    if ('d' in h.jwk) throw refuse('the jwk must be a public key');
+    let key: DeviceKey;
+    try {
+      key = importDeviceKey(h.jwk as Record<string, string>);
+    } catch {
+      throw refuse('the jwk is not a P-256 public key');
+    }
+    if (!verifyEs256(parsed, key.keyObject)) throw refuse('the signature does not verify');
+    const claims = parseJsonSegment(parsed.payloadB64);
+    if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) throw refuse('the payload is not a JSON object');
+    const c = claims as Record<string, unknown>;
+    if (typeof c.jti !== 'string' || c.jti.length === 0 || c.jti.length > MAX_JTI_CHARS) throw refuse('jti is missing');
+    if (c.htm !== req.method) throw refuse('htm does not match the request method');
+    if (typeof c.htu !== 'string' || !sameHtu(c.htu, htu)) throw refuse('htu does not match the request URL');
+    const nowSeconds = Math.floor(this.now() / 1000);
+    if (typeof c.iat !== 'number' || Math.abs(nowSeconds - c.iat) > IAT_WINDOW_SECONDS) throw refuse('iat is not within 60 s of the server clock');
+    if (options.accessToken !== undefined) {
+      const ath = createHash('sha256').update(options.accessToken).digest('base64url');
+      if (c.ath !== ath) throw refuse('ath does not match the access token');
+    }
+    this.#remember(`${key.thumbprint}:${c.jti}`, (c.iat + IAT_WINDOW_SECONDS) * 1000);
+    return { jkt: key.thumbprint, key, jti: c.jti };
+  }
+
+  #remember(id: string, expiresAtMs: number): void {
+    const now = this.now();
+    const previous = this.#seen.get(id);
+    if (previous !== undefined && previous > now) throw refuse('this proof was already used (jti replay)');
+    if (this.#seen.size >= MAX_REMEMBERED_JTIS) this.#prune(now);
+    this.#seen.set(id, expiresAtMs);
+  }
+
+  #prune(now: number): void {
+    for (const [id, exp] of this.#seen) if (exp <= now) this.#seen.delete(id);
+    // Still full of live entries: drop the oldest rather than grow without bound.
+    while (this.#seen.size >= MAX_REMEMBERED_JTIS) {
+      const oldest = this.#seen.keys().next().value;
+      if (oldest === undefined) break;
+      this.#seen.delete(oldest);
+    }
+  }
+}
+
+/** RFC 9449 §4.3: compare `htu` without query and fragment, scheme and host case-insensitively. */
+function sameHtu(claimed: string, expected: string): boolean {
+  try {
+    const a = new URL(claimed);
+    const b = new URL(expected);
+    return a.origin === b.origin && a.pathname === b.pathname;
+  } catch {
+    return false;
+  }
+}

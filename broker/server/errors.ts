@@ -1,0 +1,73 @@
+import { WardError } from '../../main/core/errors.js';
+
+/** Stable codes the reference broker answers with (the `error` field of every JSON error body). */
+export type BrokerErrorCode =
+  | 'bad-request'
+  | 'invalid-json'
+  | 'validation-failed'
+  | 'payload-too-large'
+  | 'unsupported-media-type'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not-found'
+  | 'method-not-allowed'
+  | 'conflict'
+  | 'invalid-dpop-proof'
+  | 'enrollment-token-invalid'
+  | 'enrollment-invalid'
+  | 'unknown-device'
+  | 'device-revoked'
+  | 'report-refused'
+  | 'device-offline'
+  | 'challenge-timeout'
+  | 'no-policy'
+  | 'insecure-listen-address'
+  | 'config-invalid'
+  | 'storage-failed'
+  | 'internal';
+
+const STATUS: Record<BrokerErrorCode, number> = {
+  'bad-request': 400,
+  'invalid-json': 400,
+  'validation-failed': 400,
+  'payload-too-large': 413,
+  'unsupported-media-type': 415,
+  unauthorized: 401,
+  forbidden: 403,
+  'not-found': 404,
+  'method-not-allowed': 405,
+  conflict: 409,
+  'invalid-dpop-proof': 401,
+  'enrollment-token-invalid': 401,
+  'enrollment-invalid': 400,
+  'unknown-device': 403,
+  'device-revoked': 403,
+  'report-refused': 422,
+  'device-offline': 409,
+  'challenge-timeout': 504,
+  'no-policy': 404,
+  'insecure-listen-address': 500,
+  'config-invalid': 500,
+  'storage-failed': 500,
+  internal: 500,
+};
+
+/**
+ * An error the broker turns into a JSON answer `{ error, message, reason? }`. Messages never carry
+ * a token, key or secret: callers put only what is safe to show to the remote party.
+ */
+export class BrokerError extends WardError<BrokerErrorCode> {
+  readonly status: number;
+  /** A finer, stable reason (e.g. the SDK's refusal reason for a posture report). */
+  readonly reason: string | undefined;
+
+  constructor(code: BrokerErrorCode, message: string, options?: { cause?: unknown; hint?: string; reason?: string }) {
+    super(code, message, options);
+    this.status = STATUS[code];
+    this.reason = options?.reason;
+  }
+
+  body(): { error: BrokerErrorCode; message: string; reason?: string } {
+    return { error: this.code, message: this.message, ...(this.reason ? { reason: this.reason } : {}) };
+  }
+}

@@ -1,0 +1,190 @@
+import { z } from 'zod';
+import type { BrokerCore } from './broker-core.js';
+import type { DpopVerifier } from './dpop.js';
+import { BrokerError } from './errors.js';
+import { bearerToken, mediaType, parseJson, readBody, readJson, sendJson, validate } from './http/http-io.js';
+import type { RouteContext, Router } from './http/router.js';
+import type { EventHub } from './events.js';
+import type { CredentialRole } from './storage/storage.js';
+
+/** Posture reports carry every check's observed facts: allow more than the default 16 KiB. */
+export const REPORT_LIMIT_BYTES = 512 * 1024;
+const POLICY_LIMIT_BYTES = 256 * 1024;
+const JWS_CHARS = 256 * 1024;
+
+const EnrollBody = z
+  .object({
+    /** The enrollment request: a JWS signed by the new device key (`typ: ward-enroll+jwt`, `jwk` header). */
+    request: z.string().min(1).max(JWS_CHARS),
+    /** The enrollment token, unless it is a claim of the signed request. */
+    token: z.string().min(1).max(256).optional(),
+    enrollmentToken: z.string().min(1).max(256).optional(),
+  })
+  .strict();
+const PostureBody = z.object({ report: z.string().min(1).max(JWS_CHARS) }).strict();
+const TokenCreateBody = z.object({ label: z.string().max(200).optional(), ttlSeconds: z.number().int().min(60).max(30 * 86400).optional() }).strict();
+const CredentialBody = z.object({ role: z.enum(['admin', 'query']), label: z.string().max(200).default('') }).strict();
+const RevokeSessionsBody = z.object({ username: z.string().min(1).max(64), reason: z.string().max(500).optional() }).strict();
+const RevokeDeviceBody = z.object({ reason: z.string().max(500).optional() }).strict();
+const ChallengeBody = z.object({ timeoutSeconds: z.number().int().min(1).max(300).optional() }).strict();
+const HistoryQuery = z.object({
+  device: z.string().max(128).optional(),
+  failures: z.enum(['0', '1', 'true', 'false']).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+});
+const DeviceId = z.string().min(1).max(128);
+
+export interface ApiDeps {
+  readonly core: BrokerCore;
+  readonly dpop: DpopVerifier;
+  readonly hub: EventHub;
+  readonly issuer: string;
+}
+
+/**
+ * The broker's own HTTP API. Device endpoints authenticate with a DPoP proof by the enrolled
+ * device key; query and admin endpoints with a bearer credential. Every body is size-capped and
+ * validated with zod; every error is a JSON `{ error, message, reason? }`.
+ */
+export function registerApi(router: Router, deps: ApiDeps): void {
+  const { core, dpop, hub, issuer } = deps;
+  const htu = (ctx: RouteContext): string => new URL(ctx.url.pathname, issuer).href;
+  const device = (ctx: RouteContext) => core.deviceForKey(dpop.verify(ctx.req, htu(ctx)).jkt);
+  const auth = (ctx: RouteContext, roles: readonly CredentialRole[]) => core.authenticate(bearerToken(ctx.req), roles);
+  const QUERY: readonly CredentialRole[] = ['admin', 'query'];
+  const ADMIN: readonly CredentialRole[] = ['admin'];
+  const optionalJson = async <S extends z.ZodType>(ctx: RouteContext, schema: S): Promise<z.infer<S>> => {
+    const body = await readBody(ctx.req, 16 * 1024);
+    if (body.length === 0) return validate(schema, {});
+    if (mediaType(ctx.req) !== 'application/json') throw new BrokerError('unsupported-media-type', 'Send the body as application/json.');
+    return parseJson(body, schema);
+  };
+
+  // ---- agents --------------------------------------------------------------------------------
+
+  router.add('POST', '/enroll', async (ctx) => {
+    const body = await readJson(ctx.req, EnrollBody, 64 * 1024);
+    const headerToken = bearerToken(ctx.req);
+    const answer = await core.enroll(body.request, body.token ?? body.enrollmentToken ?? headerToken);
+    sendJson(ctx.res, 201, answer);
+  });
+
+  router.add('POST', '/posture', async (ctx) => {
+    const dev = device(ctx);
+    // The report is either the body itself (application/jwt) or `{ "report": "…" }`.
+    const type = mediaType(ctx.req);
+    let report: string;
+    if (type === 'application/jwt' || type === 'application/ward-posture+jwt') {
+      report = (await readBody(ctx.req, REPORT_LIMIT_BYTES)).toString('utf8').trim();
+    } else if (type === 'application/json') {
+      report = parseJson(await readBody(ctx.req, REPORT_LIMIT_BYTES), PostureBody).report;
+    } else {
+      throw new BrokerError('unsupported-media-type', 'Send the report as application/jwt, or as application/json {"report": "…"}.');
+    }
+    const result = core.ingest(dev, report);
+    sendJson(ctx.res, 200, {
+      deviceId: result.deviceId,
+      seq: result.seq,
+      decision: result.decision,
+      compliant: result.compliant,
+      reportOnly: result.reportOnly,
+      policyVersion: result.policyVersion,
+      results: result.evaluation.results,
+    });
+  });
+
+  router.add('GET', '/events', async (ctx) => {
+    const dev = device(ctx);
+    hub.open(dev.id, ctx.res);
+  });
+
+  router.add('GET', '/policy', async (ctx) => {
+    device(ctx);
+    const { version, bundle } = await core.policyBundle();
+    sendJson(ctx.res, 200, { version, bundle });
+  });
+
+  router.add('GET', '/broker/keys', async (ctx) => {
+    sendJson(ctx.res, 200, core.brokerJwks());
+  });
+
+  // ---- access brokers and admins (query) -----------------------------------------------------
+
+  router.add('GET', '/devices', async (ctx) => {
+    auth(ctx, QUERY);
+    sendJson(ctx.res, 200, { devices: core.listDevices() });
+  });
+
+  router.add('GET', '/devices/:id', async (ctx) => {
+    auth(ctx, QUERY);
+    sendJson(ctx.res, 200, core.deviceDetail(validate(DeviceId, ctx.params.id)));
+  });
+
+  router.add('POST', '/devices/:id/challenge', async (ctx) => {
+    auth(ctx, QUERY);
+    const body = await optionalJson(ctx, ChallengeBody);
+    const result = await core.challenge(validate(DeviceId, ctx.params.id), body.timeoutSeconds === undefined ? undefined : body.timeoutSeconds * 1000);
+    sendJson(ctx.res, 200, { ...core.deviceDetail(result.deviceId), nonce: result.nonce });
+  });
+
+  router.add('GET', '/devices/:id/history', async (ctx) => {
+    auth(ctx, QUERY);
+    const q = validate(HistoryQuery, Object.fromEntries(ctx.url.searchParams));
+    const id = validate(DeviceId, ctx.params.id);
+    core.requireDevice(id);
+    sendJson(ctx.res, 200, { history: core.history({ deviceId: id, onlyFailures: q.failures === '1' || q.failures === 'true', ...(q.limit ? { limit: q.limit } : {}) }) });
+  });
+
+  // ---- admins --------------------------------------------------------------------------------
+
+  router.add('GET', '/admin/history', async (ctx) => {
+    auth(ctx, ADMIN);
+    const q = validate(HistoryQuery, Object.fromEntries(ctx.url.searchParams));
+    sendJson(ctx.res, 200, {
+      history: core.history({ ...(q.device ? { deviceId: q.device } : {}), onlyFailures: q.failures === '1' || q.failures === 'true', ...(q.limit ? { limit: q.limit } : {}) }),
+    });
+  });
+
+  router.add('POST', '/admin/enrollment-tokens', async (ctx) => {
+    auth(ctx, ADMIN);
+    const body = await optionalJson(ctx, TokenCreateBody);
+    sendJson(ctx.res, 201, core.createEnrollmentToken({ ...(body.label ? { label: body.label } : {}), ...(body.ttlSeconds ? { ttlSeconds: body.ttlSeconds } : {}) }));
+  });
+
+  router.add('GET', '/admin/enrollment-tokens', async (ctx) => {
+    auth(ctx, ADMIN);
+    sendJson(ctx.res, 200, { tokens: core.listEnrollmentTokens() });
+  });
+
+  router.add('POST', '/admin/devices/:id/revoke', async (ctx) => {
+    auth(ctx, ADMIN);
+    const body = await optionalJson(ctx, RevokeDeviceBody);
+    const dev = await core.revokeDevice(validate(DeviceId, ctx.params.id), body.reason);
+    sendJson(ctx.res, 200, { deviceId: dev.id, revokedAt: new Date(dev.revokedAtMs ?? 0).toISOString() });
+  });
+
+  router.add('POST', '/admin/sessions/revoke', async (ctx) => {
+    auth(ctx, ADMIN);
+    const body = await readJson(ctx.req, RevokeSessionsBody);
+    sendJson(ctx.res, 200, await core.revokeSessions(body.username, body.reason));
+  });
+
+  router.add('PUT', '/admin/policy', async (ctx) => {
+    auth(ctx, ADMIN);
+    const document = await readJson(ctx.req, z.unknown(), POLICY_LIMIT_BYTES);
+    sendJson(ctx.res, 200, core.setPolicy(document));
+  });
+
+  router.add('GET', '/admin/policy', async (ctx) => {
+    auth(ctx, ADMIN);
+    const current = core.currentPolicy();
+    if (!current) throw new BrokerError('no-policy', 'No policy is set yet (ward-broker policy set FILE).');
+    sendJson(ctx.res, 200, current);
+  });
+
+  router.add('POST', '/admin/credentials', async (ctx) => {
+    auth(ctx, ADMIN);
+    const body = await readJson(ctx.req, CredentialBody);
+    sendJson(ctx.res, 201, core.createCredential(body.role, body.label));
+  });
+}

@@ -1,0 +1,111 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { z } from 'zod';
+import { BrokerError } from '../errors.js';
+
+/** Default cap for JSON bodies; routes that carry posture reports raise it. */
+export const DEFAULT_BODY_LIMIT_BYTES = 16 * 1024;
+
+/**
+ * Read a request body, answering 413 as soon as it grows past `limitBytes` (the declared
+ * Content-Length is checked first so an honest oversized upload is refused before it is read).
+ */
+export async function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? Number.NaN);
+  if (Number.isFinite(declared) && declared > limitBytes) {
+    throw new BrokerError('payload-too-large', `The request body is larger than ${limitBytes} bytes.`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limitBytes) {
+      throw new BrokerError('payload-too-large', `The request body is larger than ${limitBytes} bytes.`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function mediaType(req: IncomingMessage): string {
+  return (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+}
+
+/** Parse a JSON body against a zod schema: typed 400s for bad JSON or a wrong shape. */
+export async function readJson<S extends z.ZodType>(req: IncomingMessage, schema: S, limitBytes = DEFAULT_BODY_LIMIT_BYTES): Promise<z.infer<S>> {
+  const type = mediaType(req);
+  if (type !== 'application/json') {
+    throw new BrokerError('unsupported-media-type', 'Send the body as application/json.');
+  }
+  return parseJson(await readBody(req, limitBytes), schema);
+}
+
+export function parseJson<S extends z.ZodType>(body: Buffer, schema: S): z.infer<S> {
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new BrokerError('invalid-json', 'The request body is not valid JSON.');
+  }
+  return validate(schema, value);
+}
+
+/** Validate a value with zod, turning issues into a short, safe message (paths and messages only). */
+export function validate<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const issues = parsed.error.issues
+      .slice(0, 5)
+      .map((i) => `${i.path.length ? i.path.join('.') : '(body)'}: ${i.message}`)
+      .join('; ');
+    throw new BrokerError('validation-failed', `The request is not valid: ${issues}`);
+  }
+  return parsed.data;
+}
+
+export { mediaType };
+
+const SECURITY_HEADERS = {
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+} as const;
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    ...SECURITY_HEADERS,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(text)),
+    ...headers,
+  });
+  res.end(text);
+}
+
+export function sendHtml(res: ServerResponse, status: number, html: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, {
+    ...SECURITY_HEADERS,
+    'content-type': 'text/html; charset=utf-8',
+    'content-length': String(Buffer.byteLength(html)),
+    // The interaction pages need no script at all; forms post only to ourselves.
+    'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    'x-frame-options': 'DENY',
+    ...headers,
+  });
+  res.end(html);
+}
+
+export function sendError(res: ServerResponse, err: BrokerError, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  // A 413 is answered before the rest of the body is read: close so the client stops sending.
+  sendJson(res, err.status, err.body(), err.status === 413 ? { connection: 'close', ...headers } : headers);
+}
+
+/** The bearer credential of an `Authorization: Bearer …` header, or undefined. */
+export function bearerToken(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
+  if (!header) return undefined;
+  const match = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)$/i.exec(header);
+  return match?.[1];
+}

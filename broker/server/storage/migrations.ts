@@ -1,0 +1,98 @@
+/**
+ * Schema migrations, applied in order inside one transaction each; `PRAGMA user_version` records
+ * the last one applied. Never edit a released migration: add the next one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+  CREATE TABLE credentials (
+    id TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'query')),
+    label TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+  );
+
+  CREATE TABLE enrollment_tokens (
+    id TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    label TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER,
+    device_id TEXT
+  );
+
+  CREATE TABLE devices (
+    id TEXT PRIMARY KEY,
+    jkt TEXT NOT NULL UNIQUE,
+    public_jwk TEXT NOT NULL,
+    assurance TEXT NOT NULL,
+    name TEXT,
+    attributes TEXT NOT NULL DEFAULT '{}',
+    enrolled_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    last_seq INTEGER,
+    account_id TEXT,
+    enrollment_token_id TEXT
+  );
+  CREATE INDEX devices_account ON devices (account_id);
+
+  CREATE TABLE verdicts (
+    device_id TEXT PRIMARY KEY REFERENCES devices (id),
+    status TEXT NOT NULL,
+    is_compliant INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    reported_at INTEGER NOT NULL,
+    verified_at INTEGER NOT NULL,
+    policy_version INTEGER,
+    report_only INTEGER NOT NULL,
+    claims TEXT NOT NULL,
+    evaluation TEXT NOT NULL,
+    failing_since TEXT NOT NULL,
+    nonce TEXT
+  );
+
+  CREATE TABLE posture_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('accepted', 'refused')),
+    seq INTEGER,
+    status TEXT,
+    reason TEXT,
+    failures TEXT NOT NULL,
+    has_failures INTEGER NOT NULL
+  );
+  CREATE INDEX posture_history_device ON posture_history (device_id, id);
+  CREATE INDEX posture_history_failures ON posture_history (has_failures, id);
+
+  CREATE TABLE policies (
+    version INTEGER PRIMARY KEY AUTOINCREMENT,
+    document TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE oidc (
+    model TEXT NOT NULL,
+    id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    expires_at INTEGER,
+    consumed_at INTEGER,
+    grant_id TEXT,
+    user_code TEXT,
+    uid TEXT,
+    account_id TEXT,
+    jkt TEXT,
+    PRIMARY KEY (model, id)
+  );
+  CREATE INDEX oidc_grant ON oidc (grant_id);
+  CREATE INDEX oidc_user_code ON oidc (model, user_code);
+  CREATE INDEX oidc_uid ON oidc (model, uid);
+  CREATE INDEX oidc_account ON oidc (model, account_id);
+  CREATE INDEX oidc_jkt ON oidc (jkt);
+  CREATE INDEX oidc_expires ON oidc (expires_at);
+  `,
+];

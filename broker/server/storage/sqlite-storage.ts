@@ -1,0 +1,352 @@
+import Database from 'better-sqlite3';
+import type { JWK } from 'jose';
+import { BrokerError } from '../errors.js';
+import { MIGRATIONS } from './migrations.js';
+import type {
+  BrokerStorage,
+  ComplianceStatus,
+  CredentialRecord,
+  CredentialRole,
+  DeviceRecord,
+  DeviceWithVerdict,
+  EnrollmentTokenRecord,
+  EnrollResult,
+  HistoryEntry,
+  HistoryQuery,
+  NewDevice,
+  NewHistoryEntry,
+  OidcStore,
+  PolicyRecord,
+  VerdictRecord,
+} from './storage.js';
+
+type Row = Record<string, unknown>;
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : String(v));
+const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : str(v));
+const json = <T>(v: unknown): T => JSON.parse(str(v)) as T;
+
+function toDevice(r: Row): DeviceRecord {
+  return {
+    id: str(r.id),
+    jkt: str(r.jkt),
+    publicJwk: json<JWK>(r.public_jwk),
+    assurance: str(r.assurance),
+    name: strOrNull(r.name),
+    attributes: json<Record<string, unknown>>(r.attributes),
+    enrolledAtMs: num(r.enrolled_at),
+    revokedAtMs: numOrNull(r.revoked_at),
+    lastSeq: numOrNull(r.last_seq),
+    accountId: strOrNull(r.account_id),
+    enrollmentTokenId: strOrNull(r.enrollment_token_id),
+  };
+}
+
+function toToken(r: Row): EnrollmentTokenRecord {
+  return {
+    id: str(r.id),
+    tokenHash: str(r.token_hash),
+    label: str(r.label),
+    createdAtMs: num(r.created_at),
+    expiresAtMs: num(r.expires_at),
+    usedAtMs: numOrNull(r.used_at),
+    deviceId: strOrNull(r.device_id),
+  };
+}
+
+function toVerdict(r: Row): VerdictRecord {
+  return {
+    deviceId: str(r.device_id),
+    status: str(r.status) as ComplianceStatus,
+    isCompliant: num(r.is_compliant) === 1,
+    seq: num(r.seq),
+    reportedAtMs: num(r.reported_at),
+    verifiedAtMs: num(r.verified_at),
+    policyVersion: numOrNull(r.policy_version),
+    reportOnly: num(r.report_only) === 1,
+    claims: json<Record<string, unknown>>(r.claims),
+    evaluation: json<unknown>(r.evaluation),
+    failingSince: json<Record<string, number>>(r.failing_since),
+    nonce: strOrNull(r.nonce),
+  };
+}
+
+function toHistory(r: Row): HistoryEntry {
+  return {
+    id: num(r.id),
+    deviceId: str(r.device_id),
+    atMs: num(r.at),
+    outcome: str(r.outcome) as HistoryEntry['outcome'],
+    seq: numOrNull(r.seq),
+    status: strOrNull(r.status) as ComplianceStatus | null,
+    reason: strOrNull(r.reason),
+    failures: json<unknown[]>(r.failures),
+  };
+}
+
+/**
+ * The embedded SQLite backend (better-sqlite3, WAL journal). Statements are prepared once; the
+ * posture hot path is one small transaction per report.
+ */
+export class SqliteStorage implements BrokerStorage {
+  readonly #db: Database.Database;
+  readonly #stmt: Record<string, Database.Statement>;
+  readonly oidc: OidcStore;
+
+  constructor(file: string) {
+    try {
+      this.#db = new Database(file);
+    } catch (err) {
+      throw new BrokerError('storage-failed', `Cannot open the broker database at ${file}.`, { cause: err });
+    }
+    this.#db.pragma('journal_mode = WAL');
+    // WAL + NORMAL: a crash can lose the last transactions but never corrupts the database.
+    this.#db.pragma('synchronous = NORMAL');
+    this.#db.pragma('foreign_keys = ON');
+    this.#db.pragma('busy_timeout = 5000');
+    this.#migrate();
+    const p = (sql: string) => this.#db.prepare(sql);
+    this.#stmt = {
+      getMeta: p('SELECT value FROM meta WHERE key = ?'),
+      setMeta: p('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+      insertToken: p(
+        'INSERT INTO enrollment_tokens (id, token_hash, label, created_at, expires_at, used_at, device_id) VALUES (@id, @tokenHash, @label, @createdAtMs, @expiresAtMs, @usedAtMs, @deviceId)',
+      ),
+      listTokens: p('SELECT * FROM enrollment_tokens ORDER BY created_at DESC'),
+      tokenByHash: p('SELECT * FROM enrollment_tokens WHERE token_hash = ?'),
+      useToken: p('UPDATE enrollment_tokens SET used_at = ?, device_id = ? WHERE id = ? AND used_at IS NULL'),
+      insertDevice: p(
+        'INSERT INTO devices (id, jkt, public_jwk, assurance, name, attributes, enrolled_at, enrollment_token_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      deviceById: p('SELECT * FROM devices WHERE id = ?'),
+      deviceByJkt: p('SELECT * FROM devices WHERE jkt = ?'),
+      listDevices: p(
+        'SELECT d.*, v.device_id AS v_device_id, v.status, v.is_compliant, v.seq, v.reported_at, v.verified_at, v.policy_version, v.report_only, v.claims, v.evaluation, v.failing_since, v.nonce FROM devices d LEFT JOIN verdicts v ON v.device_id = d.id ORDER BY d.enrolled_at',
+      ),
+      revokeDevice: p('UPDATE devices SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?'),
+      linkAccount: p('UPDATE devices SET account_id = ? WHERE jkt = ? AND (account_id IS NULL OR account_id <> ?)'),
+      devicesOfAccount: p('SELECT * FROM devices WHERE account_id = ?'),
+      getVerdict: p('SELECT * FROM verdicts WHERE device_id = ?'),
+      upsertVerdict: p(`INSERT INTO verdicts (device_id, status, is_compliant, seq, reported_at, verified_at, policy_version, report_only, claims, evaluation, failing_since, nonce)
+        VALUES (@deviceId, @status, @isCompliant, @seq, @reportedAtMs, @verifiedAtMs, @policyVersion, @reportOnly, @claims, @evaluation, @failingSince, @nonce)
+        ON CONFLICT (device_id) DO UPDATE SET status = excluded.status, is_compliant = excluded.is_compliant, seq = excluded.seq,
+          reported_at = excluded.reported_at, verified_at = excluded.verified_at, policy_version = excluded.policy_version,
+          report_only = excluded.report_only, claims = excluded.claims, evaluation = excluded.evaluation,
+          failing_since = excluded.failing_since, nonce = excluded.nonce`),
+      setSeq: p('UPDATE devices SET last_seq = ? WHERE id = ? AND (last_seq IS NULL OR last_seq < ?)'),
+      insertHistory: p(
+        'INSERT INTO posture_history (device_id, at, outcome, seq, status, reason, failures, has_failures) VALUES (@deviceId, @atMs, @outcome, @seq, @status, @reason, @failures, @hasFailures)',
+      ),
+      insertPolicy: p('INSERT INTO policies (document, created_at) VALUES (?, ?)'),
+      currentPolicy: p('SELECT * FROM policies ORDER BY version DESC LIMIT 1'),
+      insertCredential: p('INSERT INTO credentials (id, token_hash, role, label, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)'),
+      credentialByHash: p('SELECT * FROM credentials WHERE token_hash = ? AND revoked_at IS NULL'),
+      countCredentials: p('SELECT COUNT(*) AS n FROM credentials WHERE role = ? AND revoked_at IS NULL'),
+    };
+    this.oidc = this.#oidcStore();
+  }
+
+  #migrate(): void {
+    const current = Number(this.#db.pragma('user_version', { simple: true }));
+    MIGRATIONS.forEach((sql, index) => {
+      const version = index + 1;
+      if (version <= current) return;
+      this.#db.transaction(() => {
+        this.#db.exec(sql);
+        this.#db.pragma(`user_version = ${version}`);
+      })();
+    });
+  }
+
+  getMeta(key: string): string | undefined {
+    const row = this.#stmt.getMeta!.get(key) as Row | undefined;
+    return row ? str(row.value) : undefined;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.#stmt.setMeta!.run(key, value);
+  }
+
+  createEnrollmentToken(token: EnrollmentTokenRecord): void {
+    this.#stmt.insertToken!.run(token);
+  }
+
+  listEnrollmentTokens(): EnrollmentTokenRecord[] {
+    return (this.#stmt.listTokens!.all() as Row[]).map(toToken);
+  }
+
+  enrollDevice(tokenHash: string, device: NewDevice, nowMs: number): EnrollResult {
+    return this.#db.transaction((): EnrollResult => {
+      const row = this.#stmt.tokenByHash!.get(tokenHash) as Row | undefined;
+      if (!row) return { ok: false, reason: 'token-unknown' };
+      const token = toToken(row);
+      if (token.usedAtMs !== null) return { ok: false, reason: 'token-used' };
+      if (token.expiresAtMs <= nowMs) return { ok: false, reason: 'token-expired' };
+      if (this.#stmt.deviceByJkt!.get(device.jkt)) return { ok: false, reason: 'key-already-enrolled' };
+      this.#stmt.insertDevice!.run(
+        device.id,
+        device.jkt,
+        JSON.stringify(device.publicJwk),
+        device.assurance,
+        device.name,
+        JSON.stringify(device.attributes),
+        nowMs,
+        token.id,
+      );
+      this.#stmt.useToken!.run(nowMs, device.id, token.id);
+      return {
+        ok: true,
+        device: toDevice(this.#stmt.deviceById!.get(device.id) as Row),
+        token: { ...token, usedAtMs: nowMs, deviceId: device.id },
+      };
+    })();
+  }
+
+  getDevice(id: string): DeviceRecord | undefined {
+    const row = this.#stmt.deviceById!.get(id) as Row | undefined;
+    return row ? toDevice(row) : undefined;
+  }
+
+  getDeviceByJkt(jkt: string): DeviceRecord | undefined {
+    const row = this.#stmt.deviceByJkt!.get(jkt) as Row | undefined;
+    return row ? toDevice(row) : undefined;
+  }
+
+  listDevices(): DeviceWithVerdict[] {
+    return (this.#stmt.listDevices!.all() as Row[]).map((r) => ({
+      device: toDevice(r),
+      verdict: r.v_device_id === null ? undefined : toVerdict({ ...r, device_id: r.v_device_id }),
+    }));
+  }
+
+  revokeDevice(id: string, nowMs: number): DeviceRecord | undefined {
+    this.#stmt.revokeDevice!.run(nowMs, id);
+    return this.getDevice(id);
+  }
+
+  linkDeviceAccount(jkt: string, accountId: string): void {
+    this.#stmt.linkAccount!.run(accountId, jkt, accountId);
+  }
+
+  devicesOfAccount(accountId: string): DeviceRecord[] {
+    return (this.#stmt.devicesOfAccount!.all(accountId) as Row[]).map(toDevice);
+  }
+
+  getVerdict(deviceId: string): VerdictRecord | undefined {
+    const row = this.#stmt.getVerdict!.get(deviceId) as Row | undefined;
+    return row ? toVerdict(row) : undefined;
+  }
+
+  saveVerdict(v: VerdictRecord): void {
+    this.#stmt.upsertVerdict!.run({
+      ...v,
+      isCompliant: v.isCompliant ? 1 : 0,
+      reportOnly: v.reportOnly ? 1 : 0,
+      claims: JSON.stringify(v.claims),
+      evaluation: JSON.stringify(v.evaluation ?? null),
+      failingSince: JSON.stringify(v.failingSince),
+    });
+    this.#stmt.setSeq!.run(v.seq, v.deviceId, v.seq);
+  }
+
+  addHistory(e: NewHistoryEntry): void {
+    this.#stmt.insertHistory!.run({ ...e, failures: JSON.stringify(e.failures), hasFailures: e.failures.length > 0 || e.outcome === 'refused' ? 1 : 0 });
+  }
+
+  /** Run several writes as one transaction (one fsync): used by posture ingestion. */
+  transaction<T>(fn: () => T): T {
+    return this.#db.transaction(fn)();
+  }
+
+  history(q: HistoryQuery): HistoryEntry[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (q.deviceId !== undefined) {
+      where.push('device_id = ?');
+      args.push(q.deviceId);
+    }
+    if (q.onlyFailures) where.push('has_failures = 1');
+    if (q.sinceMs !== undefined) {
+      where.push('at >= ?');
+      args.push(q.sinceMs);
+    }
+    const sql = `SELECT * FROM posture_history ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+    return (this.#db.prepare(sql).all(...args, q.limit) as Row[]).map(toHistory);
+  }
+
+  savePolicy(document: unknown, nowMs: number): PolicyRecord {
+    const info = this.#stmt.insertPolicy!.run(JSON.stringify(document), nowMs);
+    return { version: Number(info.lastInsertRowid), document, createdAtMs: nowMs };
+  }
+
+  currentPolicy(): PolicyRecord | undefined {
+    const row = this.#stmt.currentPolicy!.get() as Row | undefined;
+    return row ? { version: num(row.version), document: json<unknown>(row.document), createdAtMs: num(row.created_at) } : undefined;
+  }
+
+  createCredential(c: CredentialRecord & { tokenHash: string }): void {
+    this.#stmt.insertCredential!.run(c.id, c.tokenHash, c.role, c.label, c.createdAtMs, c.revokedAtMs);
+  }
+
+  findCredential(tokenHash: string): CredentialRecord | undefined {
+    const r = this.#stmt.credentialByHash!.get(tokenHash) as Row | undefined;
+    if (!r) return undefined;
+    return { id: str(r.id), role: str(r.role) as CredentialRole, label: str(r.label), createdAtMs: num(r.created_at), revokedAtMs: numOrNull(r.revoked_at) };
+  }
+
+  countCredentials(role: CredentialRole): number {
+    return num((this.#stmt.countCredentials!.get(role) as Row).n);
+  }
+
+  #oidcStore(): OidcStore {
+    const p = (sql: string) => this.#db.prepare(sql);
+    const upsert = p(`INSERT INTO oidc (model, id, payload, expires_at, grant_id, user_code, uid, account_id, jkt)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, expires_at = excluded.expires_at, grant_id = excluded.grant_id,
+        user_code = excluded.user_code, uid = excluded.uid, account_id = excluded.account_id, jkt = excluded.jkt, consumed_at = NULL`);
+    const find = p('SELECT payload, consumed_at FROM oidc WHERE model = ? AND id = ? AND (expires_at IS NULL OR expires_at > ?)');
+    const byUserCode = p('SELECT payload, consumed_at FROM oidc WHERE model = ? AND user_code = ? AND (expires_at IS NULL OR expires_at > ?)');
+    const byUid = p('SELECT payload, consumed_at FROM oidc WHERE model = ? AND uid = ? AND (expires_at IS NULL OR expires_at > ?)');
+    const consume = p('UPDATE oidc SET consumed_at = ? WHERE model = ? AND id = ?');
+    const destroy = p('DELETE FROM oidc WHERE model = ? AND id = ?');
+    const revoke = p('DELETE FROM oidc WHERE grant_id = ?');
+    const grantsOfAccount = p("SELECT id FROM oidc WHERE model = 'Grant' AND account_id = ?");
+    const grantsOfJkt = p('SELECT DISTINCT grant_id FROM oidc WHERE jkt = ? AND grant_id IS NOT NULL');
+    const sessionsOfAccount = p("SELECT id FROM oidc WHERE model = 'Session' AND account_id = ?");
+    const purge = p('DELETE FROM oidc WHERE expires_at IS NOT NULL AND expires_at <= ?');
+    const decode = (row: Row | undefined): Record<string, unknown> | undefined => {
+      if (!row) return undefined;
+      const payload = json<Record<string, unknown>>(row.payload);
+      // oidc-provider reads `consumed` to detect reuse of codes and rotated refresh tokens.
+      return row.consumed_at === null ? payload : { ...payload, consumed: Math.floor(num(row.consumed_at) / 1000) };
+    };
+    const field = (payload: Record<string, unknown>, key: string): string | null => (typeof payload[key] === 'string' ? (payload[key] as string) : null);
+    return {
+      upsert: (model, id, payload, expiresAtMs) => {
+        upsert.run(model, id, JSON.stringify(payload), expiresAtMs, field(payload, 'grantId'), field(payload, 'userCode'), field(payload, 'uid'), field(payload, 'accountId'), field(payload, 'jkt'));
+      },
+      find: (model, id, nowMs) => decode(find.get(model, id, nowMs) as Row | undefined),
+      findBy: (model, by, value, nowMs) => decode((by === 'userCode' ? byUserCode : byUid).get(model, value, nowMs) as Row | undefined),
+      consume: (model, id, nowMs) => {
+        consume.run(nowMs, model, id);
+      },
+      destroy: (model, id) => {
+        destroy.run(model, id);
+      },
+      revokeByGrantId: (grantId) => {
+        revoke.run(grantId);
+        destroy.run('Grant', grantId);
+      },
+      grantIdsOfAccount: (accountId) => (grantsOfAccount.all(accountId) as Row[]).map((r) => str(r.id)),
+      grantIdsOfJkt: (jkt) => (grantsOfJkt.all(jkt) as Row[]).map((r) => str(r.grant_id)),
+      sessionIdsOfAccount: (accountId) => (sessionsOfAccount.all(accountId) as Row[]).map((r) => str(r.id)),
+      purgeExpired: (nowMs) => purge.run(nowMs).changes,
+    };
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+}
