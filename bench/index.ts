@@ -4,6 +4,7 @@
  */
 const BENCHES: Record<string, () => Promise<{ run: (args: string[]) => Promise<void> }>> = {
   posture: () => import('./posture.js'),
+  broker: () => import('./broker.js'),
 };
 
 const [name, ...rest] = process.argv.slice(2);

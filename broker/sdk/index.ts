@@ -66,6 +66,7 @@ export {
   PostureReportClaimsSchema,
   SUPPORTED_POSTURE_SCHEMA_VERSIONS,
   WARD_SWNAME,
+  readPostureReportClaims,
   ueidForThumbprint,
   type CheckSubmod,
   type PostureClaim,

@@ -5,6 +5,7 @@ import {
   PostureReportClaimsSchema,
   SUPPORTED_POSTURE_SCHEMA_VERSIONS,
   type PostureReportClaims,
+  readPostureReportClaims,
   ueidForThumbprint,
 } from './report-claims.js';
 import type { AssuranceLevel } from '../../main/core/identity/key-store.js';
@@ -132,16 +133,8 @@ export function verifyPostureReport(jwt: unknown, options: VerifyPostureReportOp
   if (!verifyEs256(parsed, key.keyObject)) return reject('bad-signature', 'the signature does not verify with the pinned device key');
 
   const payload = parseJsonSegment(parsed.payloadB64);
-  const result = PostureReportClaimsSchema.safeParse(payload);
-  if (!result.success) {
-    const version = (payload as { posture?: { schemaVersion?: unknown } } | undefined)?.posture?.schemaVersion;
-    if (typeof version === 'number' && !SUPPORTED_POSTURE_SCHEMA_VERSIONS.includes(version)) {
-      return reject('unsupported-schema', `posture schema version ${version} is not supported`);
-    }
-    const issue = result.error.issues[0];
-    return reject('malformed', `claim ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
-  }
-  const claims = result.data;
+  const claims = readPostureReportClaims(payload);
+  if (claims === undefined) return explainInvalidClaims(payload);
   if (!SUPPORTED_POSTURE_SCHEMA_VERSIONS.includes(claims.posture.schemaVersion)) {
     return reject('unsupported-schema', `posture schema version ${claims.posture.schemaVersion} is not supported`);
   }
@@ -165,6 +158,17 @@ export function verifyPostureReport(jwt: unknown, options: VerifyPostureReportOp
     return reject('assurance-too-low', `assurance ${claims.assurance} is not accepted (accepted: ${options.acceptedAssurance.join(', ') || 'none'})`);
   }
   return { ok: true, report: { claims, thumbprint: key.thumbprint } };
+}
+
+/** The reason and detail for claims the fast reader refused, from the zod schema that defines them. */
+function explainInvalidClaims(payload: unknown): Rejection<'malformed' | 'unsupported-schema'> {
+  const version = (payload as { posture?: { schemaVersion?: unknown } } | undefined)?.posture?.schemaVersion;
+  if (typeof version === 'number' && !SUPPORTED_POSTURE_SCHEMA_VERSIONS.includes(version)) {
+    return reject('unsupported-schema', `posture schema version ${version} is not supported`);
+  }
+  const result = PostureReportClaimsSchema.safeParse(payload);
+  const issue = result.success ? undefined : result.error.issues[0];
+  return reject('malformed', `claim ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
 }
 
 /**
