@@ -140,6 +140,18 @@ export class Outbox {
     return id;
   }
 
+  /**
+   * The next posture-report sequence number, durably incremented: the broker refuses a `seq` that
+   * does not increase, so it must survive restarts and never be handed out twice.
+   */
+  nextSeq(): number {
+    this.#assertOpen();
+    return this.#db.transaction((): number => {
+      this.#bump('seq');
+      return (this.#db.prepare("SELECT value FROM counters WHERE name = 'seq'").get() as { value: number }).value;
+    }).immediate();
+  }
+
   /** The oldest pending item (delivery is strictly in order). */
   peek(): OutboxItem | undefined {
     this.#assertOpen();

@@ -1,7 +1,7 @@
+import { DpopSigner } from '../identity/dpop.js';
 import type { DeviceSigner } from '../identity/key-store.js';
 import type { Logger } from '../log.js';
 import { systemClock, type Clock } from './clock.js';
-import { createDpopProof, htuOf } from './dpop-proof.js';
 import { isUseDpopNonceChallenge } from './www-authenticate.js';
 
 export type FetchLike = (input: string | URL, init?: RequestInit) => Promise<Response>;
@@ -28,7 +28,7 @@ const MAX_NONCES = 64;
  * signature comes from a key that may live in a TPM.
  */
 export class DpopFetch {
-  readonly #signer: DeviceSigner;
+  readonly #proofs: DpopSigner;
   readonly #clock: Clock;
   readonly #fetch: FetchLike;
   readonly #log: Logger | undefined;
@@ -36,8 +36,9 @@ export class DpopFetch {
   #serverOffsetMs = 0;
 
   constructor(options: DpopFetchOptions) {
-    this.#signer = options.signer;
     this.#clock = options.clock ?? systemClock;
+    // The identity module builds the proof (device key, any store); this class adds when to retry.
+    this.#proofs = new DpopSigner(options.signer, { now: () => Math.floor((this.#clock.now() + this.#serverOffsetMs) / 1000) });
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.#log = options.log;
   }
@@ -50,6 +51,11 @@ export class DpopFetch {
   /** Seconds of skew to hand openid-client so it judges `iat`/`exp` by the server's clock. */
   get serverOffsetSeconds(): number {
     return Math.round(this.#serverOffsetMs / 1000);
+  }
+
+  /** RFC 7638 thumbprint of the device key (`dpop_jkt`, `cnf.jkt`). */
+  thumbprint(): Promise<string> {
+    return this.#proofs.thumbprint();
   }
 
   readonly fetch = async (input: string | URL, init: RequestInit = {}): Promise<Response> => {
@@ -68,10 +74,9 @@ export class DpopFetch {
     const accessToken = auth && /^dpop /i.test(auth) ? auth.slice(5).trim() : undefined;
     const offsetBefore = this.#serverOffsetMs;
     const nonce = this.#nonces.get(url.origin);
-    const proof = await createDpopProof(this.#signer, {
-      htm: (init.method ?? 'GET').toUpperCase(),
-      htu: htuOf(url),
-      iat: Math.floor((this.#clock.now() + offsetBefore) / 1000),
+    const proof = await this.#proofs.proof({
+      method: init.method ?? 'GET',
+      url,
       ...(nonce === undefined ? {} : { nonce }),
       ...(accessToken === undefined ? {} : { accessToken }),
     });
@@ -97,7 +102,12 @@ export class DpopFetch {
   }
 
   async #needsRetry(response: Response, offsetBefore: number): Promise<'nonce' | 'clock-skew' | undefined> {
-    if (response.status === 401 && isUseDpopNonceChallenge(response.headers.get('www-authenticate'))) return 'nonce';
+    if (response.status === 401) {
+      const challenge = response.headers.get('www-authenticate');
+      if (isUseDpopNonceChallenge(challenge)) return 'nonce';
+      const skewLearned = Math.abs(this.#serverOffsetMs - offsetBefore) > SKEW_CORRECTION_THRESHOLD_MS;
+      return skewLearned && /invalid_dpop_proof/.test(challenge ?? '') ? 'clock-skew' : undefined;
+    }
     if (response.status !== 400) return undefined;
     const body = await response
       .clone()

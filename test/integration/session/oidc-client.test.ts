@@ -1,18 +1,17 @@
 import { decodeJwt } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DpopFetch } from '../../../main/core/session/dpop-fetch.js';
-import { deviceJkt } from '../../../main/core/session/dpop-proof.js';
 import { OidcClient } from '../../../main/core/session/oidc-client.js';
 import { SessionError } from '../../../main/core/session/session-error.js';
 import { robotBrowse, startTestProvider, type TestProvider } from './support/oidc-provider.js';
 import { testSigner } from './support/test-signer.js';
 
 let op: TestProvider;
-const signer = testSigner();
+const signer = await testSigner();
 
 async function newClient(): Promise<{ client: OidcClient; dpop: DpopFetch; jkt: string }> {
   const dpop = new DpopFetch({ signer });
-  const jkt = await deviceJkt(signer);
+  const jkt = await dpop.thumbprint();
   const client = await OidcClient.discover({ issuer: new URL(op.issuer), clientId: op.clientId, dpop, jkt });
   return { client, dpop, jkt };
 }
