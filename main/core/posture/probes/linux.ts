@@ -26,10 +26,19 @@ import type { CertificateInfo, PostureProbes, ProcessInfo } from './probes.js';
 
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
+/**
+ * In replay, a request the bundle never recorded is not a fact about the machine: let it reach
+ * the engine, which reports the check as an `error` naming the missing command or file.
+ */
+function throwIfNotRecorded(err: unknown): void {
+  if (isExecError(err, 'not-recorded')) throw err;
+}
+
 async function settle<T>(p: Promise<T>): Promise<Settled<T>> {
   try {
     return { ok: true, value: await p };
   } catch (error) {
+    throwIfNotRecorded(error);
     return { ok: false, error };
   }
 }
@@ -42,6 +51,7 @@ function run(ctx: CheckContext, command: string, args: readonly string[], option
 
 /** What went wrong asking the host, as a short phrase ("not installed", "needs root"…). */
 function problem(err: unknown): string {
+  throwIfNotRecorded(err);
   if (err instanceof ExecError) {
     switch (err.code) {
       case 'not-found':
