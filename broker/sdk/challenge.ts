@@ -78,6 +78,7 @@ export class MemoryChallengeStore implements ChallengeStore {
   private readonly ttlSeconds: number;
   private readonly now: () => Date;
   private readonly maxOutstanding: number;
+  private issuedSincePrune = 0;
 
   constructor(options: MemoryChallengeStoreOptions = {}) {
     this.ttlSeconds = options.ttlSeconds ?? DEFAULT_CHALLENGE_TTL_SECONDS;
@@ -91,7 +92,11 @@ export class MemoryChallengeStore implements ChallengeStore {
   }
 
   issue(options: { subject?: string; ttlSeconds?: number } = {}): Challenge {
-    this.prune();
+    // Pruning walks every outstanding challenge: do it now and then, and when full, not per issue.
+    if (++this.issuedSincePrune >= 1024 || this.outstanding.size >= this.maxOutstanding) {
+      this.issuedSincePrune = 0;
+      this.prune();
+    }
     while (this.outstanding.size >= this.maxOutstanding) {
       const oldest = this.outstanding.keys().next().value;
       if (oldest === undefined) break;
