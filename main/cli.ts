@@ -12,6 +12,12 @@ const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   posture: { summary: 'Take a posture snapshot (table, or --json)', load: () => import('./cli/posture.js') },
   checks: { summary: 'List the posture checks and what each reads on each OS', load: () => import('./cli/checks.js') },
   capture: { summary: 'Write a bundle of every command and file the probes read (for support)', load: () => import('./cli/capture.js') },
+  identity: { summary: "Show this device's identity: device id, key store, assurance, thumbprint", load: () => import('./cli/identity.js') },
+  enroll: { summary: 'Enroll this device with the broker (--broker URL [--token T])', load: () => import('./cli/enroll.js') },
+  reset: { summary: "Delete this device's key and identity (asks first)", load: () => import('./cli/reset.js') },
+  doctor: { summary: 'Diagnose config sources, key store, broker, clock skew and updates (for IT tickets; --json)', load: () => import('./cli/doctor.js') },
+  ui: { summary: "Serve Ward's window as a local web page on 127.0.0.1 (one-time link)", load: () => import('./cli/ui.js') },
+  start: { summary: 'Start Ward: the tray app, or the agent with its local web UI when Electron cannot run', load: () => import('./cli/start.js') },
 };
 
 function usage(io: CliIO): void {
