@@ -1,0 +1,164 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type * as Vite from 'vite';
+import { WardError } from '../core/errors.js';
+import { createLogger, type Logger } from '../core/log.js';
+import { createDefaultBackend } from '../core/ui-server/default-backend.js';
+import type { PostureBackend } from '../core/ui-server/posture-backend.js';
+import { startUiServer, type UiServer } from '../core/ui-server/ui-server.js';
+import type { AgentBackend, BrokerInfo } from '../shared/ipc-contract.js';
+import { EXIT, type CliIO } from './io.js';
+import { loadPostureConfig } from './posture.js';
+
+const HELP = `Usage: ward ui [--port N] [--config FILE] [--demo-step-up SECONDS]
+
+Serves Ward's window as a local web page on 127.0.0.1 and prints its address. The address holds a
+one-time token: the first browser to open it gets a session cookie, the token is then void.
+Press Ctrl+C to stop.
+
+  --port N                listen on port N (default: a random free port)
+  --config FILE           posture settings (required/forbidden apps, files, certificates) as JSON;
+                          re-read on every recheck
+  --demo-step-up SECONDS  show a step-up prompt after SECONDS (to see the prompt without a broker)
+`;
+
+/** Where `npm run build` puts the renderer. */
+export const RENDERER_DIST = join(import.meta.dirname, '..', '..', 'renderer', 'dist');
+
+export interface WebUiOptions {
+  readonly port?: number;
+  readonly configFile?: string;
+  readonly broker?: BrokerInfo | null;
+  readonly staticDir?: string;
+  readonly log?: Logger;
+  /** Serve this backend instead of the default one (tests, the real agent). */
+  readonly backend?: AgentBackend;
+}
+
+export interface WebUi {
+  readonly server: UiServer;
+  readonly backend: AgentBackend;
+  /** Present when the posture-only backend serves (it can raise a step-up prompt on demand). */
+  readonly postureBackend: PostureBackend | undefined;
+  close(): Promise<void>;
+}
+
+/** Build the renderer once if this checkout has never been built (vite is a dev dependency). */
+export async function ensureRendererBuilt(dir: string, io: CliIO): Promise<void> {
+  if (existsSync(join(dir, 'index.html'))) return;
+  io.stderr('Building the UI once (npm run build)…\n');
+  let vite: typeof Vite;
+  try {
+    vite = await import('vite');
+  } catch (err) {
+    throw new WardError('ui-not-built', `The UI is not built (${dir}) and vite is not installed to build it.`, {
+      cause: err,
+      hint: 'Run `npm run build` in a checkout with dev dependencies.',
+    });
+  }
+  await vite.build({ configFile: join(import.meta.dirname, '..', '..', 'renderer', 'vite.config.ts'), logLevel: 'warn' });
+}
+
+/** The agent backend plus the web UI server: what `ward ui` and the headless `ward start` run. */
+export async function startWebUi(options: WebUiOptions = {}): Promise<WebUi> {
+  const log = options.log ?? createLogger({ level: 'warn' });
+  let postureBackend: PostureBackend | undefined;
+  let backend = options.backend;
+  if (!backend) {
+    postureBackend = createDefaultBackend({
+      shell: 'web',
+      broker: options.broker ?? null,
+      log,
+      ...(options.configFile ? { loadConfig: () => loadPostureConfig(options.configFile) } : {}),
+    });
+    backend = postureBackend;
+  }
+  const server = await startUiServer({
+    backend,
+    staticDir: options.staticDir ?? RENDERER_DIST,
+    log,
+    ...(options.port !== undefined ? { port: options.port } : {}),
+  });
+  const serving = backend;
+  return {
+    server,
+    backend: serving,
+    postureBackend,
+    close: async () => {
+      await server.close();
+      await serving.close();
+    },
+  };
+}
+
+export function parsePort(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new WardError('usage', '--port takes a number from 0 to 65535');
+  return port;
+}
+
+/** Resolve when the process is asked to stop (Ctrl+C, a service manager's SIGTERM). */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(signal);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+export function scheduleDemoStepUp(ui: WebUi, seconds: number | undefined): void {
+  if (seconds === undefined || !ui.postureBackend) return;
+  const backend = ui.postureBackend;
+  setTimeout(() => {
+    backend.requestStepUp({
+      reason: 'Demo: opening a sensitive resource needs a fresh sign-in.',
+      acr_values: 'phr',
+      max_age: 300,
+      resource: 'https://payroll.example.com',
+      ttlSeconds: 120,
+    });
+  }, seconds * 1000).unref();
+}
+
+export async function run(args: string[], io: CliIO): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        port: { type: 'string' },
+        config: { type: 'string' },
+        'demo-step-up': { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    io.stderr(`ward ui: ${(err as Error).message}\n\n${HELP}`);
+    return EXIT.usage;
+  }
+  if (values.help) {
+    io.stdout(HELP);
+    return EXIT.ok;
+  }
+  const demo = values['demo-step-up'] === undefined ? undefined : Number(values['demo-step-up']);
+  if (demo !== undefined && !(Number.isFinite(demo) && demo >= 0 && demo <= 3600)) {
+    io.stderr('ward ui: --demo-step-up takes a number of seconds from 0 to 3600\n');
+    return EXIT.usage;
+  }
+  const port = parsePort(values.port);
+  await ensureRendererBuilt(RENDERER_DIST, io);
+  const ui = await startWebUi({ ...(port !== undefined ? { port } : {}), ...(values.config ? { configFile: values.config } : {}) });
+  scheduleDemoStepUp(ui, demo);
+  io.stdout(`Ward is running. Open this link once (it holds a one-time token):\n  ${ui.server.url}\n`);
+  await untilSignal();
+  await ui.close();
+  return EXIT.ok;
+}

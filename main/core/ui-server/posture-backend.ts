@@ -1,0 +1,259 @@
+import { randomUUID } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { WardError } from '../errors.js';
+import type { Host } from '../exec/host.js';
+import type { Logger } from '../log.js';
+import { silentLogger } from '../log.js';
+import type { PostureConfig } from '../posture/config.js';
+import { recheck, takeSnapshot } from '../posture/engine.js';
+import { ALL_CHECKS } from '../posture/registry.js';
+import type { PostureSnapshot } from '../posture/snapshot.js';
+import { AGENT_VERSION } from '../version.js';
+import {
+  SettingsSchema,
+  type AboutInfo,
+  type AgentBackend,
+  type AgentState,
+  type BrokerInfo,
+  type Channel,
+  type ChannelHandlers,
+  type PostureView,
+  type PowerEvent,
+  type PushMessage,
+  type RequestOf,
+  type ResponseOf,
+  type SessionStatus,
+  type Settings,
+  type SettingsPatch,
+  type StepUpRequest,
+  type StepUpResult,
+} from '../../shared/ipc-contract.js';
+
+export interface PostureBackendOptions {
+  readonly host: Host;
+  /** Re-read before every snapshot, so a changed managed config applies on the next recheck. */
+  readonly loadConfig?: () => Promise<PostureConfig | undefined>;
+  readonly broker?: BrokerInfo | null;
+  readonly shell?: AboutInfo['shell'];
+  /** Where settings persist (JSON); in memory when absent. */
+  readonly settingsFile?: string;
+  readonly now?: () => Date;
+  readonly log?: Logger;
+}
+
+const DEFAULT_SETTINGS: Settings = { launchAtLogin: false, notifications: { stepUp: true, complianceChanges: true } };
+
+/**
+ * An `AgentBackend` served by the posture engine alone: snapshots, rechecks, settings and a
+ * step-up prompt driven by `requestStepUp` (what the broker's RFC 9470 challenge will drive once
+ * the agent of issue 5 lands). It cannot sign in: `session.signIn` says so in words.
+ *
+ * It is the web UI's and the tray's backend until `main/core/agent.ts` exists; swap it in
+ * `createDefaultBackend` (main/core/ui-server/default-backend.ts).
+ */
+export class PostureBackend implements AgentBackend {
+  readonly #options: PostureBackendOptions;
+  readonly #listeners = new Set<(message: PushMessage) => void>();
+  readonly #now: () => Date;
+  readonly #log: Logger;
+  #snapshot: PostureSnapshot | null = null;
+  #running: Promise<PostureSnapshot> | null = null;
+  #settings: Settings = DEFAULT_SETTINGS;
+  #settingsLoaded = false;
+  #pendingStepUp: { request: StepUpRequest; timer: NodeJS.Timeout } | null = null;
+  #state: AgentState = 'unenrolled';
+  #closed = false;
+
+  constructor(options: PostureBackendOptions) {
+    this.#options = options;
+    this.#now = options.now ?? (() => new Date());
+    this.#log = (options.log ?? silentLogger()).child({ mod: 'posture-backend' });
+  }
+
+  readonly #handlers: ChannelHandlers = {
+    'posture.snapshot': async () => {
+      if (!this.#snapshot) await (this.#running ?? this.#run());
+      return this.#view();
+    },
+    'posture.recheck': async (request) => {
+      await this.#run(request.checkIds);
+      return this.#view();
+    },
+    'session.status': async () => this.#status(),
+    'session.signIn': async () => {
+      throw new WardError(
+        'sign-in-unavailable',
+        this.#options.broker
+          ? `Signing in to ${this.#options.broker.name ?? this.#options.broker.url} is not available in this build of Ward yet.`
+          : 'No access broker is configured, so there is nothing to sign in to.',
+        { hint: 'Posture checks still run and can be rechecked here. Ask IT for a managed configuration that names your broker.' },
+      );
+    },
+    'session.signOut': async () => this.#status(),
+    'session.stepUp': async (decision) => this.#decide(decision.id, decision.decision === 'accept' ? 'accepted' : 'declined'),
+    'identity.info': async () => ({
+      isEnrolled: false,
+      deviceId: null,
+      keyStore: { kind: 'none' },
+      assurance: 'none',
+      keyThumbprint: null,
+      enrolledAt: null,
+      ...(this.#snapshot ? { hostname: this.#snapshot.device.hostname } : {}),
+    }),
+    'settings.get': async () => ({ values: await this.#loadSettings(), isLaunchAtLoginSupported: false }),
+    'settings.set': async (patch) => ({ values: await this.#saveSettings(patch), isLaunchAtLoginSupported: false }),
+    'app.about': async () => ({
+      name: 'Ward',
+      version: AGENT_VERSION,
+      platform: this.#options.host.platform,
+      shell: this.#options.shell ?? 'web',
+      update: { state: 'unsupported', message: 'Updates come with the installer; this copy runs from source.' },
+    }),
+  };
+
+  handle<C extends Channel>(channel: C, request: RequestOf<C>): Promise<ResponseOf<C>> {
+    return (this.#handlers[channel] as unknown as (r: RequestOf<C>) => Promise<ResponseOf<C>>)(request);
+  }
+
+  subscribe(listener: (message: PushMessage) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  power(event: PowerEvent): void {
+    // Waking or unlocking can hide a changed machine (an update applied, a disk unmounted): look again now.
+    if (event === 'resume' || event === 'unlock-screen') void this.#run().catch((err: unknown) => this.#log.warn({ err }, 'recheck after power event failed'));
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#pendingStepUp) clearTimeout(this.#pendingStepUp.timer);
+    this.#pendingStepUp = null;
+    this.#listeners.clear();
+    await this.#running?.catch(() => undefined);
+  }
+
+  /** Start the first snapshot without waiting for it. */
+  start(): void {
+    void this.#run().catch((err: unknown) => this.#log.warn({ err }, 'first snapshot failed'));
+  }
+
+  /**
+   * Ask the user to step up (RFC 9470). The agent calls this when a resource answers
+   * `insufficient_user_authentication`; here tests and demos call it directly.
+   */
+  requestStepUp(request: Omit<StepUpRequest, 'id' | 'deadline'> & { ttlSeconds?: number }): StepUpRequest {
+    if (this.#pendingStepUp) this.#resolve('expired');
+    const { ttlSeconds = 120, ...rest } = request;
+    const stepUp: StepUpRequest = { ...rest, id: randomUUID(), deadline: new Date(this.#now().getTime() + ttlSeconds * 1000).toISOString() };
+    const timer = setTimeout(() => this.#resolve('expired'), ttlSeconds * 1000);
+    timer.unref();
+    this.#pendingStepUp = { request: stepUp, timer };
+    this.#setState('step-up-required', stepUp.reason);
+    this.#emit({ event: 'stepUp.requested', payload: stepUp });
+    return stepUp;
+  }
+
+  #run(checkIds?: readonly string[]): Promise<PostureSnapshot> {
+    // One run at a time: a recheck waits for the snapshot in flight, then looks again.
+    const previous = this.#running ?? Promise.resolve(null);
+    const next = previous
+      .catch(() => null)
+      .then(async () => {
+        const config = await this.#options.loadConfig?.();
+        const options = { host: this.#options.host, agentVersion: AGENT_VERSION, now: this.#now, ...(config ? { config } : {}) };
+        const before = this.#snapshot;
+        this.#emit({ event: 'posture.changed', payload: this.#view(true) });
+        const snapshot = before && checkIds?.length ? await recheck(before, checkIds, options) : await takeSnapshot(options);
+        this.#snapshot = snapshot;
+        return snapshot;
+      })
+      .finally(() => {
+        if (this.#running === next) this.#running = null;
+        if (!this.#closed) this.#emit({ event: 'posture.changed', payload: this.#view() });
+      });
+    this.#running = next;
+    return next;
+  }
+
+  #view(isChecking = this.#running !== null): PostureView {
+    return {
+      snapshot: this.#snapshot,
+      expectations: ALL_CHECKS.map((c) => ({ id: c.id, expected: c.description })),
+      lastReportedAt: null,
+      isChecking,
+    };
+  }
+
+  #status(): SessionStatus {
+    return {
+      state: this.#state,
+      reason:
+        this.#state === 'step-up-required'
+          ? this.#pendingStepUp?.request.reason
+          : 'This device is not enrolled: Ward checks posture locally and reports it to no one.',
+      broker: this.#options.broker ?? null,
+      user: null,
+      expiresAt: null,
+      signIn: { stage: 'idle' },
+      pendingStepUp: this.#pendingStepUp?.request ?? null,
+    };
+  }
+
+  #decide(id: string, outcome: 'accepted' | 'declined'): StepUpResult {
+    if (!this.#pendingStepUp || this.#pendingStepUp.request.id !== id) {
+      return { id, outcome: 'unknown-request', message: 'This request is no longer pending.' };
+    }
+    return this.#resolve(outcome);
+  }
+
+  #resolve(outcome: StepUpResult['outcome']): StepUpResult {
+    const pending = this.#pendingStepUp;
+    if (!pending) return { id: 'none', outcome: 'unknown-request' };
+    clearTimeout(pending.timer);
+    this.#pendingStepUp = null;
+    const result: StepUpResult = { id: pending.request.id, outcome };
+    this.#setState('unenrolled', `step-up ${outcome}`);
+    this.#emit({ event: 'stepUp.resolved', payload: result });
+    return result;
+  }
+
+  #setState(state: AgentState, reason?: string): void {
+    const previous = this.#state;
+    this.#state = state;
+    this.#emit({ event: 'agent.state', payload: { state, previous, ...(reason ? { reason } : {}), at: this.#now().toISOString() } });
+  }
+
+  #emit(message: PushMessage): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(message);
+      } catch (err) {
+        this.#log.warn({ err, event: message.event }, 'a push listener threw');
+      }
+    }
+  }
+
+  async #loadSettings(): Promise<Settings> {
+    if (this.#settingsLoaded || !this.#options.settingsFile) return this.#settings;
+    this.#settingsLoaded = true;
+    try {
+      const parsed = SettingsSchema.safeParse(JSON.parse(await readFile(this.#options.settingsFile, 'utf8')));
+      if (parsed.success) this.#settings = parsed.data;
+      else this.#log.warn({ file: this.#options.settingsFile }, 'settings file is invalid; using defaults');
+    } catch {
+      // No settings file yet: defaults.
+    }
+    return this.#settings;
+  }
+
+  async #saveSettings(patch: SettingsPatch): Promise<Settings> {
+    const current = await this.#loadSettings();
+    this.#settings = {
+      launchAtLogin: patch.launchAtLogin ?? current.launchAtLogin,
+      notifications: { ...current.notifications, ...patch.notifications },
+    };
+    if (this.#options.settingsFile) await writeFile(this.#options.settingsFile, `${JSON.stringify(this.#settings, null, 2)}\n`, { mode: 0o600 });
+    return this.#settings;
+  }
+}
