@@ -10,6 +10,8 @@ export function parseSpctlStatus(text: string): ParseResult<boolean> {
 
 /** XProtect's bundle Info.plist (XML): its `CFBundleShortVersionString`. */
 export function parseBundleVersion(xml: string): ParseResult<string> {
+  // The XML parser logs to the console on malformed input: only hand it what claims to be a plist.
+  if (!/<plist[\s>]/.test(xml)) return unparsable('the XProtect bundle version', xml);
   try {
     const doc = parsePlist(xml) as unknown;
     const version = doc && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, unknown>).CFBundleShortVersionString : undefined;

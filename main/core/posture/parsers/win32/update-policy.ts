@@ -11,9 +11,16 @@ import { field, parsePsObjects } from './powershell-output.js';
  * With no policy at all Windows installs updates automatically (its documented default).
  */
 export function interpretUpdatePolicy(text: string, now: Date): CheckOutcome {
+  if (/Cannot find path .*WindowsUpdate\\AU/i.test(text)) {
+    return outcome.pass('no policy turns automatic updates off (the policy key does not exist); Windows installs updates automatically by default', {});
+  }
   const objects = parsePsObjects(text);
   if (!objects.ok) return { status: objects.status, reason: objects.reason, observed: {} };
   const o = objects.value[0] ?? {};
+  // Ward's script always prints these properties (null when unset); output without any of them is not its answer.
+  if (!Object.keys(o).some((k) => /^(NoAutoUpdate|AUOptions|PauseUpdatesExpiryTime)$/i.test(k))) {
+    return outcome.error(`the update policy output has none of NoAutoUpdate, AUOptions, PauseUpdatesExpiryTime: "${text.trim().slice(0, 200)}"`, {});
+  }
   const num = (name: string): number | null => {
     const v = field(o, name);
     return v !== undefined && /^\d+$/.test(v) ? Number(v) : null;
