@@ -1,0 +1,120 @@
+import { parseArgs } from 'node:util';
+import { WardError } from '../core/errors.js';
+import { LiveHost } from '../core/exec/live-host.js';
+import { identityStatus, loadDeviceIdentity, type IdentityStatus } from '../core/identity/device-identity.js';
+import { rotateDeviceKey } from '../core/identity/enrollment.js';
+import { IdentityFile, type IdentityRecord } from '../core/identity/identity-record.js';
+import type { KeyStoreEnvironment } from '../core/identity/select-key-store.js';
+import { defaultStateDir } from '../core/identity/state-dir.js';
+import { TpmKeyStore } from '../core/identity/tpm-key-store.js';
+import { currentPlatform } from '../core/platform.js';
+import { EXIT, type CliIO } from './io.js';
+
+const HELP = `Usage: ward identity [--json]
+       ward identity rotate
+
+Shows this device's identity: the device id the broker issued, where its key is held (key store
+and assurance level), the key's RFC 7638 thumbprint, and whether the key is usable right now.
+\`rotate\` replaces the device key (a request signed by both the old and the new key).
+
+State lives in $WARD_STATE_DIR, else $XDG_STATE_HOME/ward or ~/.local/state/ward.
+Exit codes: 0 enrolled and the key works · 1 not enrolled or the key has a problem · 3 could not run
+`;
+
+/** The key-store environment of this machine and user, as the CLI sees it. */
+export function identityEnvironment(io: CliIO): KeyStoreEnvironment {
+  const platform = currentPlatform();
+  if (!platform) throw new WardError('unsupported-platform', `Ward has no device identity support for ${process.platform}`);
+  const env = (name: string): string | undefined => io.env[name];
+  const tcti = io.env.TPM2TOOLS_TCTI;
+  return { host: new LiveHost(platform), stateDir: defaultStateDir(platform, env), ...(tcti ? { tcti } : {}) };
+}
+
+const STORE_WORDS: Record<IdentityRecord['keyStore'], string> = {
+  tpm: 'TPM 2.0 (the key was made in the TPM and cannot leave it)',
+  'os-keychain': 'OS keychain (a software key sealed in the keychain)',
+  'secure-enclave': 'Secure Enclave',
+  cng: 'Windows Platform Crypto Provider',
+  memory: 'in-memory test store (not for real use)',
+};
+
+export function renderIdentity(status: IdentityStatus, tpmLine?: string): string {
+  if (status.state === 'not-enrolled') {
+    return [
+      'This device is not enrolled: it has no device key and no identity yet.',
+      'Until it is, the broker cannot tell this device from any other, and sign-in tokens cannot be bound to it.',
+      ...(tpmLine ? [`  ${tpmLine}`] : []),
+      '',
+      'To enroll, run:  ward enroll --broker https://broker.example.com --token <token from IT>',
+      `(identity file: ${status.identityFile})`,
+      '',
+    ].join('\n');
+  }
+  if (status.state === 'damaged') {
+    return `The device identity is damaged: ${status.error.message}\n  ${status.error.hint ?? 'Run `ward reset`, then `ward enroll`.'}\n`;
+  }
+  const r = status.record;
+  const rows: [string, string][] = [
+    ['device id', r.deviceId],
+    ['broker', r.brokerUrl],
+    ['key store', STORE_WORDS[r.keyStore]],
+    ['assurance', r.assurance],
+    ['thumbprint', r.thumbprint],
+    ['enrolled', r.enrolledAt],
+    ...(r.rotatedAt ? ([['key rotated', r.rotatedAt]] as [string, string][]) : []),
+    ...(r.fallbackReason ? ([['note', r.fallbackReason]] as [string, string][]) : []),
+    ['key', status.key === 'ok' ? 'present and usable' : `PROBLEM: ${status.key.message}`],
+    ['state file', status.identityFile],
+  ];
+  const lines = rows.map(([k, v]) => `  ${k.padEnd(12)} ${v}`);
+  const hint = status.key !== 'ok' && status.key.hint ? [`  ${status.key.hint}`] : [];
+  return ['Device identity', ...lines, ...hint, ''].join('\n');
+}
+
+function statusJson(status: IdentityStatus): unknown {
+  if (status.state === 'enrolled') {
+    return { ...status, key: status.key === 'ok' ? { ok: true } : { ok: false, ...status.key.toJSON() } };
+  }
+  if (status.state === 'damaged') return { ...status, error: status.error.toJSON() };
+  return status;
+}
+
+export async function run(args: string[], io: CliIO): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } }, allowPositionals: true, strict: true });
+  } catch (err) {
+    io.stderr(`ward identity: ${(err as Error).message}\n\n${HELP}`);
+    return EXIT.usage;
+  }
+  if (parsed.values.help) {
+    io.stdout(HELP);
+    return EXIT.ok;
+  }
+  const env = identityEnvironment(io);
+  const [sub, ...extra] = parsed.positionals;
+  if (sub === 'rotate' && extra.length === 0) {
+    const { store } = await loadDeviceIdentity({ env });
+    const record = await rotateDeviceKey({ identity: new IdentityFile(env.stateDir), store });
+    io.stdout(`The device key was replaced. New thumbprint: ${record.thumbprint}\n`);
+    return EXIT.ok;
+  }
+  if (sub !== undefined) {
+    io.stderr(`ward identity: unknown argument "${sub}"\n\n${HELP}`);
+    return EXIT.usage;
+  }
+  const status = await identityStatus({ env });
+  if (parsed.values.json) {
+    io.stdout(`${JSON.stringify(statusJson(status), null, 2)}\n`);
+  } else {
+    let tpmLine: string | undefined;
+    if (status.state === 'not-enrolled') {
+      const probe = await TpmKeyStore.probe(env.host, env.tcti);
+      tpmLine = probe.available
+        ? `A TPM is available${probe.manufacturer ? ` (${probe.manufacturer})` : ''}: enrollment will make a hardware key.`
+        : `No TPM is usable (${probe.reason}); enrollment can use the OS keychain unless policy requires hardware.`;
+    }
+    io.stdout(renderIdentity(status, tpmLine));
+  }
+  return status.state === 'enrolled' && status.key === 'ok' ? EXIT.ok : EXIT.problem;
+}
