@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { expectEvidenceForPasses, reasonOf, replayCli, replaySnapshot, statuses } from '../replay-bundles.js';
+import { RULE_CHECKS_WITHOUT_PROCESS_LISTING, expectEvidenceForPasses, reasonOf, replayCli, replaySnapshot, statuses } from '../replay-bundles.js';
 
 const NOW = new Date('2026-11-28T12:00:00Z');
 
@@ -7,11 +7,7 @@ const COMMON = {
   'screen-lock': 'error',
   'auto-update': 'error',
   'remote-login': 'error',
-  'required-processes': 'error',
-  'forbidden-processes': 'error',
-  'required-files': 'pass',
-  certificates: 'pass',
-  'agent-version': 'pass',
+  ...RULE_CHECKS_WITHOUT_PROCESS_LISTING,
 } as const;
 
 const EXPECTED = {
