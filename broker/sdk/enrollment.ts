@@ -3,23 +3,32 @@ import type { JWK } from 'jose';
 import { reject, type Rejection } from './errors.js';
 import { importDeviceKey, parseCompactJws, parseJsonSegment, verifyEs256, type DeviceKey } from './jws.js';
 import { AssuranceLevelSchema } from './report-claims.js';
+import { DeviceFactsSchema } from '../../main/core/posture/snapshot.js';
 import type { AssuranceLevel } from '../../main/core/identity/key-store.js';
 
 /** JWS `typ` of an enrollment request. */
 export const ENROLLMENT_TYP = 'ward-enroll+jwt';
 
 /**
- * The claims of an enrollment request. Unknown claims are kept (the agent may send more facts
- * about the device); the ones below are checked.
+ * The claims of an enrollment request, as the agent builds them (`main/core/identity/enrollment.ts`,
+ * `buildEnrollmentRequest`): `aud` (`{broker}/enroll`), `iat`, `exp`, `jti`, `enrollment_token`,
+ * `jkt` (thumbprint of the `jwk` header), `assurance`, `key_store`, `device` (DeviceFacts) and,
+ * for TPM keys, `tpm`. Unknown claims are kept.
  */
 export const EnrollmentClaimsSchema = z
   .object({
     iat: z.number().int().nonnegative(),
-    exp: z.number().int().nonnegative().optional(),
-    jti: z.string().max(256).optional(),
+    exp: z.number().int().nonnegative(),
+    jti: z.string().min(1).max(256),
     aud: z.union([z.string().max(2048), z.array(z.string().max(2048)).max(10)]).optional(),
+    /** The enrollment token from IT; the broker checks it (single use, expiry), the SDK does not. */
+    enrollment_token: z.string().min(1).max(1024).optional(),
+    jkt: z.string().regex(/^[A-Za-z0-9_-]{43}$/).optional(),
+    assurance: AssuranceLevelSchema,
+    key_store: z.enum(['tpm', 'os-keychain', 'secure-enclave', 'cng', 'memory']).optional(),
+    device: DeviceFactsSchema.optional(),
+    tpm: z.object({ public: z.string().regex(/^[A-Za-z0-9_-]+$/).max(4096), attributes: z.array(z.string().max(64)).max(32) }).optional(),
     nonce: z.string().max(256).optional(),
-    assurance: AssuranceLevelSchema.optional(),
   })
   .loose();
 export type EnrollmentClaims = z.infer<typeof EnrollmentClaimsSchema>;
@@ -64,7 +73,8 @@ export type EnrollmentVerdict = { readonly ok: true; readonly enrollment: Verifi
 
 /**
  * Verify a device's enrollment request: a compact JWS (`alg: ES256`, `typ: ward-enroll+jwt`)
- * signed by the new device key, which travels in the `jwk` header (proof of possession). On
+ * signed by the new device key, which travels in the `jwk` header (proof of possession), in the
+ * wire format of `main/core/identity/enrollment.ts` (see docs/identity.md). On
  * success returns the claims and the RFC 7638 thumbprint to pin. The enrollment token inside the
  * claims is the caller's to check (single use, expiry): the SDK only proves who signed it.
  * Never throws.
@@ -101,10 +111,11 @@ export function verifyEnrollment(jws: unknown, options: VerifyEnrollmentOptions 
     return reject('malformed', `claim ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
   }
   const claims = result.data;
+  if (claims.jkt !== undefined && claims.jkt !== key.thumbprint) return reject('invalid-key', 'the jkt claim is not the thumbprint of the jwk header');
   const nowSeconds = Math.floor((options.now?.getTime() ?? Date.now()) / 1000);
   const skew = options.clockSkewSeconds ?? 60;
   const maxAge = options.maxAgeSeconds ?? 300;
-  if (claims.exp !== undefined && nowSeconds - skew >= claims.exp) return reject('expired', `the request expired ${nowSeconds - claims.exp} s ago`);
+  if (nowSeconds - skew >= claims.exp) return reject('expired', `the request expired ${nowSeconds - claims.exp} s ago`);
   if (claims.iat > nowSeconds + skew) return reject('not-yet-valid', `the request was issued ${claims.iat - nowSeconds} s in the future`);
   if (nowSeconds - claims.iat > maxAge + skew) return reject('too-old', `the request is ${nowSeconds - claims.iat} s old (max ${maxAge} s)`);
   if (options.audience !== undefined) {
@@ -112,8 +123,8 @@ export function verifyEnrollment(jws: unknown, options: VerifyEnrollmentOptions 
     if (!aud.includes(options.audience)) return reject('wrong-audience', 'the request is addressed to another broker');
   }
   if (options.expectedNonce !== undefined && claims.nonce !== options.expectedNonce) return reject('nonce-mismatch', 'the request does not carry the expected nonce');
-  if (options.acceptedAssurance !== undefined && (claims.assurance === undefined || !options.acceptedAssurance.includes(claims.assurance))) {
-    return reject('assurance-too-low', `assurance ${claims.assurance ?? '(none stated)'} is not accepted`);
+  if (options.acceptedAssurance !== undefined && !options.acceptedAssurance.includes(claims.assurance)) {
+    return reject('assurance-too-low', `assurance ${claims.assurance} is not accepted`);
   }
   return { ok: true, enrollment: { claims, thumbprint: key.thumbprint, publicJwk: key.publicJwk, deviceKey: key } };
 }
