@@ -15,6 +15,7 @@ export const osUpdates: PostureCheck = {
     darwin: ['Open System Settings → General → Software Update and install the listed updates.'],
     win32: ['Open Settings → Windows Update, select "Check for updates" and install what is offered.'],
   },
-  timeoutMs: 10_000,
+  // apt-get -s upgrade re-reads every package list: 5 s on an idle Debian 12 image, over 10 s on a busy 2-core one.
+  timeoutMs: 30_000,
   collect: (ctx) => ctx.probes.osUpdates(ctx),
 };

@@ -234,7 +234,7 @@ async function aptUpdates(ctx: CheckContext): Promise<CheckOutcome> {
   } else {
     let result: ExecResult;
     try {
-      result = await run(ctx, 'apt-get', APT_SIMULATE_ARGS, { timeoutMs: 9_000 });
+      result = await run(ctx, 'apt-get', APT_SIMULATE_ARGS, { timeoutMs: 28_000 });
     } catch (err) {
       return outcome.unknown(`apt-get could not simulate an upgrade: ${problem(err)}`);
     }
@@ -274,7 +274,7 @@ async function dnfUpdates(ctx: CheckContext): Promise<CheckOutcome> {
   let result: ExecResult;
   try {
     // -C: the metadata cache only, never the network; exit 100 means updates are available.
-    result = await run(ctx, 'dnf', ['-C', '-q', 'check-update', '--security'], { timeoutMs: 9_000, okExitCodes: [0, 100] });
+    result = await run(ctx, 'dnf', ['-C', '-q', 'check-update', '--security'], { timeoutMs: 20_000, okExitCodes: [0, 100] });
   } catch (err) {
     return outcome.unknown(`dnf could not list security updates from its cache: ${problem(err)}`);
   }
