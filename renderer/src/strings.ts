@@ -63,7 +63,7 @@ export const strings = {
     why: 'Why',
     asked: 'What is asked',
     resource: 'Requested by',
-    acr: (values: string) => `A sign-in of strength: ${values}`,
+    acr: (values: string) => `A sign-in of strength: ${values.split(' ').filter(Boolean).map(acrName).join(' or ')}`,
     maxAge: (seconds: number) => `A sign-in no older than ${formatDuration(seconds)}`,
     fresh: 'A fresh sign-in with your company account',
     expiresIn: (text: string) => `Expires in ${text}`,
@@ -158,6 +158,18 @@ export const strings = {
     license: 'Open source under the Apache License 2.0.',
   },
 } as const;
+
+/** Common `acr_values` in words (the raw value stays visible for anything else). */
+const ACR_NAMES: Readonly<Record<string, string>> = {
+  phr: 'phishing-resistant (passkey or security key)',
+  phrh: 'phishing-resistant hardware key',
+  mfa: 'two-factor',
+  pwd: 'password',
+};
+
+function acrName(value: string): string {
+  return Object.hasOwn(ACR_NAMES, value) ? `${ACR_NAMES[value]} [${value}]` : value;
+}
 
 /** "90 seconds", "5 minutes", "2 hours" — for max_age. */
 export function formatDuration(seconds: number): string {

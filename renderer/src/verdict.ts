@@ -27,10 +27,35 @@ export function sortChecks(checks: readonly Check[]): Check[] {
   return [...checks].sort((a, b) => ORDER[a.status] - ORDER[b.status]);
 }
 
-/** Observed facts as short "key: value" text (JSON values flattened, long ones cut). */
-export function observedRows(observed: Record<string, unknown>): [string, string][] {
+const MAX_TEXT = 240;
+const cut = (text: string): string => (text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text);
+
+function scalarText(value: unknown): string {
+  if (value === null || value === undefined) return '—';
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (Array.isArray(value) && value.every((v) => typeof v !== 'object' || v === null)) return value.length === 0 ? 'none' : value.map(scalarText).join(', ');
+  return JSON.stringify(value);
+}
+
+/** One object as "key: value · key: value" (what a person scans), nested values as compact JSON. */
+function objectText(value: unknown): string {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return cut(scalarText(value));
+  return cut(
+    Object.entries(value)
+      .map(([k, v]) => `${k}: ${scalarText(v)}`)
+      .join(' · '),
+  );
+}
+
+/**
+ * Observed facts for display: a scalar or a list of scalars becomes one line; an object or a
+ * list of objects (volumes, firewalls, agents) becomes one line per item.
+ */
+export function observedRows(observed: Record<string, unknown>): [string, string[]][] {
   return Object.entries(observed).map(([key, value]) => {
-    const text = typeof value === 'string' ? value : JSON.stringify(value);
-    return [key, text.length > 240 ? `${text.slice(0, 240)}…` : text];
+    if (Array.isArray(value) && value.some((v) => typeof v === 'object' && v !== null)) return [key, value.slice(0, 20).map(objectText)];
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return [key, [objectText(value)]];
+    return [key, [cut(scalarText(value))]];
   });
 }

@@ -130,7 +130,7 @@ export class PostureBackend implements AgentBackend {
     if (this.#pendingStepUp) clearTimeout(this.#pendingStepUp.timer);
     this.#pendingStepUp = null;
     this.#listeners.clear();
-    await this.#running?.catch(() => undefined);
+    // A snapshot in flight finishes on its own (each check has its budget); nobody waits for it.
   }
 
   /** Start the first snapshot without waiting for it. */

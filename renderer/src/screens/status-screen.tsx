@@ -62,7 +62,17 @@ function CheckItem({ check, expected, onRecheck, isBusy }: { check: Check; expec
                 <div key={key}>
                   <dt>{key}</dt>
                   <dd>
-                    <code>{value}</code>
+                    {value.length === 1 ? (
+                      <code>{value[0]}</code>
+                    ) : (
+                      <ul className="observed-items">
+                        {value.map((item, i) => (
+                          <li key={i}>
+                            <code>{item}</code>
+                          </li>
+                        ))}
+                      </ul>
+                    )}
                   </dd>
                 </div>
               ))}
