@@ -2,11 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../main/core/log.js';
 import { evaluatePolicy, type PolicyEvaluation } from '../../main/core/policy/evaluate.js';
 import { parsePolicy, type Policy } from '../../main/core/policy/schema.js';
-import { MemoryChallengeStore } from '../sdk/challenge.js';
-import { verifyEnrollment } from '../sdk/enrollment.js';
-import { signPolicyBundle } from '../sdk/policy-bundle.js';
-import { postureViewFromReport, verifyPostureReport } from '../sdk/posture-report.js';
-import type { SubjectId } from '../sdk/shared-signals/set.js';
+import { MemoryChallengeStore, postureViewFromReport, signPolicyBundle, verifyEnrollment, verifyPostureReport, type SubjectId } from '../sdk/index.js';
 import type { BrokerConfig } from './config.js';
 import { BrokerError } from './errors.js';
 import type { EventHub } from './events.js';
@@ -117,26 +113,31 @@ export class BrokerCore {
   }
 
   async enroll(request: string, enrollmentToken: string | undefined): Promise<EnrollmentAnswer> {
-    const verdict = verifyEnrollment(request, { now: new Date(this.d.now()), maxAgeSeconds: 300 });
+    // The request names this broker's enrollment endpoint (docs/identity.md): a request made for
+    // another broker cannot be replayed here.
+    const verdict = verifyEnrollment(request, { now: new Date(this.d.now()), maxAgeSeconds: 300, audience: new URL('/enroll', this.d.issuer).href });
     if (!verdict.ok) {
       throw new BrokerError('enrollment-invalid', `The enrollment request was refused: ${verdict.detail}.`, { reason: verdict.reason });
     }
     const { claims, thumbprint, publicJwk } = verdict.enrollment;
-    const aud = claims.aud === undefined ? [] : Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-    if (aud.length > 0 && !aud.some((a) => sameBroker(a, this.d.issuer))) {
-      throw new BrokerError('enrollment-invalid', 'The enrollment request is addressed to another broker.', { reason: 'wrong-audience' });
+    if (claims.jkt !== undefined && claims.jkt !== thumbprint) {
+      throw new BrokerError('enrollment-invalid', 'The jkt claim is not the thumbprint of the signing key.', { reason: 'invalid-key' });
     }
-    const claimToken = typeof claims.enrollment_token === 'string' ? claims.enrollment_token : undefined;
+    const claimToken = claims.enrollment_token;
     if (enrollmentToken !== undefined && claimToken !== undefined && enrollmentToken !== claimToken) {
       throw new BrokerError('enrollment-invalid', 'The enrollment token in the request body and in the signed request differ.', { reason: 'token-mismatch' });
     }
     const token = claimToken ?? enrollmentToken;
     if (!token) throw new BrokerError('enrollment-token-invalid', 'An enrollment token is needed: ask IT for one (ward-broker token create).', { reason: 'token-missing' });
-    const name = pickString(claims, ['device_name', 'name', 'hostname']);
-    const attributes = Object.fromEntries(Object.entries(claims).filter(([k]) => ['platform', 'os', 'hostname', 'agent_version', 'swversion'].includes(k)));
+    const name = claims.device?.hostname?.slice(0, MAX_DEVICE_NAME) || null;
+    const attributes: Record<string, unknown> = {
+      ...(claims.key_store ? { keyStore: claims.key_store } : {}),
+      ...(claims.device ? { os: claims.device.os, agentVersion: claims.device.agentVersion } : {}),
+      ...(claims.tpm ? { tpmAttributes: claims.tpm.attributes } : {}),
+    };
     const result = this.d.storage.enrollDevice(
       hashSecret(token),
-      { id: randomUUID(), jkt: thumbprint, publicJwk, assurance: claims.assurance ?? 'none', name, attributes },
+      { id: randomUUID(), jkt: thumbprint, publicJwk, assurance: claims.assurance, name, attributes },
       this.d.now(),
     );
     if (!result.ok) {
@@ -455,20 +456,4 @@ export class BrokerCore {
     for (const waiter of this.#waiters.values()) clearTimeout(waiter.timer);
     this.#waiters.clear();
   }
-}
-
-function sameBroker(aud: string, issuer: string): boolean {
-  try {
-    return new URL(aud).origin === new URL(issuer).origin;
-  } catch {
-    return false;
-  }
-}
-
-function pickString(claims: Record<string, unknown>, keys: readonly string[]): string | null {
-  for (const key of keys) {
-    const value = claims[key];
-    if (typeof value === 'string' && value.length > 0) return value.slice(0, MAX_DEVICE_NAME);
-  }
-  return null;
 }

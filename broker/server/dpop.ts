@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { importDeviceKey, parseCompactJws, parseJsonSegment, verifyEs256, type DeviceKey } from '../sdk/jws.js';
+import { importDeviceKey, parseCompactJws, parseJsonSegment, verifyEs256, type DeviceKey } from '../sdk/index.js';
 import { BrokerError } from './errors.js';
 
 /** How far a proof's `iat` may be from our clock (RFC 9449 §11.1 leaves it to the server). */

@@ -67,7 +67,8 @@ export class BrokerError extends WardError<BrokerErrorCode> {
     this.reason = options?.reason;
   }
 
-  body(): { error: BrokerErrorCode; message: string; reason?: string } {
-    return { error: this.code, message: this.message, ...(this.reason ? { reason: this.reason } : {}) };
+  /** `error_description` repeats `message` for OAuth-style clients (the agent reads either). */
+  body(): { error: BrokerErrorCode; message: string; error_description: string; reason?: string } {
+    return { error: this.code, message: this.message, error_description: this.message, ...(this.reason ? { reason: this.reason } : {}) };
   }
 }

@@ -10,6 +10,7 @@ import type { CredentialRole } from './storage/storage.js';
 /** Posture reports carry every check's observed facts: allow more than the default 16 KiB. */
 export const REPORT_LIMIT_BYTES = 512 * 1024;
 const POLICY_LIMIT_BYTES = 256 * 1024;
+const ENROLL_LIMIT_BYTES = 64 * 1024;
 const JWS_CHARS = 256 * 1024;
 
 const EnrollBody = z
@@ -63,9 +64,21 @@ export function registerApi(router: Router, deps: ApiDeps): void {
   // ---- agents --------------------------------------------------------------------------------
 
   router.add('POST', '/enroll', async (ctx) => {
-    const body = await readJson(ctx.req, EnrollBody, 64 * 1024);
-    const headerToken = bearerToken(ctx.req);
-    const answer = await core.enroll(body.request, body.token ?? body.enrollmentToken ?? headerToken);
+    // docs/identity.md: the body is the compact JWS (application/jose), the token a claim in it.
+    // `{ "request", "token" }` as JSON is accepted too, for brokers' own scripts.
+    let request: string;
+    let token = bearerToken(ctx.req);
+    const type = mediaType(ctx.req);
+    if (type === 'application/jose' || type === 'application/jwt') {
+      request = (await readBody(ctx.req, ENROLL_LIMIT_BYTES)).toString('utf8').trim();
+    } else if (type === 'application/json') {
+      const body = parseJson(await readBody(ctx.req, ENROLL_LIMIT_BYTES), EnrollBody);
+      request = body.request;
+      token = body.token ?? body.enrollmentToken ?? token;
+    } else {
+      throw new BrokerError('unsupported-media-type', 'Send the enrollment request as application/jose (the compact JWS).');
+    }
+    const answer = await core.enroll(request, token);
     sendJson(ctx.res, 201, answer);
   });
 

@@ -1,6 +1,6 @@
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import type { JWK } from 'jose';
-import { es256Signer, jwkThumbprint, type JwsSigner } from '../sdk/jws.js';
+import { es256Signer, jwkThumbprint, type JwsSigner } from '../sdk/index.js';
 import type { BrokerStorage } from './storage/storage.js';
 
 export interface BrokerKeys {

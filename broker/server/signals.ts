@@ -1,7 +1,5 @@
 import type { Logger } from '../../main/core/log.js';
-import type { JwsSigner } from '../sdk/jws.js';
-import { pushSet } from '../sdk/shared-signals/push.js';
-import { buildSet, type BuildSetInput, type CaepEventName, type SubjectId } from '../sdk/shared-signals/set.js';
+import { buildSet, pushSet, type BuildSetInput, type CaepEventName, type JwsSigner, type SubjectId } from '../sdk/index.js';
 import type { EventHub } from './events.js';
 import { WARD_CLIENT_ID } from './oidc/provider.js';
 

@@ -69,7 +69,13 @@ export function createOidcProvider(options: ProviderOptions): Provider {
     features: {
       devInteractions: { enabled: false },
       dPoP: { enabled: true },
-      deviceFlow: { enabled: true },
+      deviceFlow: {
+        enabled: true,
+        successSource: async (ctx) => {
+          ctx.type = 'html';
+          ctx.body = '<!doctype html><meta charset="utf-8"><title>Device signed in</title><h1>Device signed in</h1><p>You can close this window and return to your device.</p>';
+        },
+      },
       revocation: { enabled: true },
       resourceIndicators: {
         enabled: true,
