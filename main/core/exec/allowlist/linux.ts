@@ -32,4 +32,6 @@ export const linuxCommands: Readonly<Record<string, readonly string[]>> = {
   openssl: ['/usr/bin/openssl'],
   loginctl: ['/usr/bin/loginctl', '/bin/loginctl'],
   'tpm2_getcap': ['/usr/bin/tpm2_getcap'],
+  // `ward login`: open the system browser for the OAuth sign-in (RFC 8252: never an embedded view).
+  'xdg-open': ['/usr/bin/xdg-open'],
 };
