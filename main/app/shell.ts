@@ -96,7 +96,6 @@ export function createShell(electron: ElectronDeps, options: ShellOptions): Ward
 
   /** The agent's backend, plus what only the desktop shell can do (login item, Electron version). */
   const backend: AgentBackend = {
-    ...options.backend,
     subscribe: (l) => options.backend.subscribe(l),
     power: (e) => options.backend.power(e),
     close: () => options.backend.close(),
