@@ -18,8 +18,6 @@ const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   doctor: { summary: 'Diagnose config sources, key store, broker, clock skew and updates (for IT tickets; --json)', load: () => import('./cli/doctor.js') },
   ui: { summary: "Serve Ward's window as a local web page on 127.0.0.1 (one-time link)", load: () => import('./cli/ui.js') },
   start: { summary: 'Start Ward: the tray app, or the agent with its local web UI when Electron cannot run', load: () => import('./cli/start.js') },
-  ui: { summary: "Serve Ward's window as a local web page on 127.0.0.1 (one-time link)", load: () => import('./cli/ui.js') },
-  start: { summary: 'Start Ward: the tray app, or the agent with its local web UI when Electron cannot run', load: () => import('./cli/start.js') },
 };
 
 function usage(io: CliIO): void {

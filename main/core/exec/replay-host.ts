@@ -97,7 +97,8 @@ export class ReplayHost implements Host {
     return rec?.value;
   }
 
-  call<T>(key: string): Promise<T> {
+  /** The producer is never run in replay: the answer comes from the bundle. */
+  call<T>(key: string, _producer?: () => Promise<T>): Promise<T> {
     const rec = this.find({ kind: 'call', key });
     if (!rec) return Promise.reject(this.missing(`the call ${key}`));
     if (rec.error) return Promise.reject(replayError(rec.error, key));
