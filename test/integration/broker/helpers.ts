@@ -20,8 +20,12 @@ export async function startBroker(overrides: Partial<BrokerOptions> & { dataDir?
   const broker = await createBroker({
     port: 0,
     adminToken: ADMIN_TOKEN,
-    config: { users: [{ username: ALICE.username, passwordHash: await aliceHash, name: 'Alice', totpSecret: ALICE.totpSecret }], challengeTimeoutSeconds: 10 },
     ...overrides,
+    config: {
+      users: [{ username: ALICE.username, passwordHash: await aliceHash, name: 'Alice', totpSecret: ALICE.totpSecret }],
+      challengeTimeoutSeconds: 10,
+      ...overrides.config,
+    },
     dataDir,
   });
   return {
