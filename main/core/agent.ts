@@ -126,6 +126,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   #lockedAt: number | undefined;
   readonly #answeredNonces = new Set<string>();
   #started = false;
+  #opened = false;
 
   constructor(options: AgentOptions) {
     super();
@@ -153,6 +154,17 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   // ───────────────────────────── lifecycle ─────────────────────────────
 
+  /**
+   * Load the identity, key and tokens without watching or connecting: enough for one-shot
+   * commands (`ward login` / `ward logout` when no daemon runs).
+   */
+  async open(): Promise<void> {
+    if (this.#opened) return;
+    this.#opened = true;
+    await this.#loadIdentity();
+    this.#derive();
+  }
+
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
@@ -167,7 +179,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     });
     this.#monitor.on('update', (u) => this.#onPosture(u));
     this.#monitor.on('error', (err) => this.#log.warn({ err: err.message }, 'posture recheck failed'));
-    await this.#loadIdentity();
+    await this.open();
     await this.#monitor.start();
     this.#deliverer?.start();
     this.#channel?.start();
