@@ -4,6 +4,7 @@
  */
 const BENCHES: Record<string, () => Promise<{ run: (args: string[]) => Promise<void> }>> = {
   posture: () => import('./posture.js'),
+  identity: () => import('./identity.js'),
   broker: () => import('./broker.js'),
 };
 

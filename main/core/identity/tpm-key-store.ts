@@ -1,6 +1,5 @@
-import { createHash, createPublicKey, verify as nodeVerify, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { createHash, createPublicKey, randomBytes, verify as nodeVerify, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JWK } from 'jose';
 import { z } from 'zod';
@@ -125,12 +124,25 @@ export class TpmKeyStore implements DeviceKeyStore {
     return record;
   }
 
-  private async withTemp<T>(work: (dir: string) => Promise<T>): Promise<T> {
-    const dir = await mkdtemp(join(tmpdir(), 'ward-tpm-'));
+  /**
+   * Scratch files for the binary data tpm2-tools reads and writes (digests, signatures, contexts),
+   * in `<stateDir>/tpm-tmp` (0700). Names are unique per call, so two agents on one state
+   * directory do not collide; the files are removed when the call ends.
+   */
+  private async withTemp<T>(work: (file: (name: string) => string) => Promise<T>): Promise<T> {
+    const dir = join(this.stateDir, 'tpm-tmp');
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const prefix = randomBytes(6).toString('hex');
+    const used: string[] = [];
+    const file = (name: string): string => {
+      const path = join(dir, `${prefix}-${name}`);
+      used.push(path);
+      return path;
+    };
     try {
-      return await work(dir);
+      return await work(file);
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      await Promise.all(used.map((path) => rm(path, { force: true })));
     }
   }
 
@@ -139,8 +151,8 @@ export class TpmKeyStore implements DeviceKeyStore {
     return new Set([...stdout.matchAll(/0x([0-9a-f]{8})/gi)].map((m) => Number.parseInt(m[1] ?? '0', 16)));
   }
 
-  private async readPublic(handle: string, dir: string): Promise<{ area: Buffer; parsed: TpmEccPublic }> {
-    const out = join(dir, 'public.tss');
+  private async readPublic(handle: string, file: (name: string) => string): Promise<{ area: Buffer; parsed: TpmEccPublic }> {
+    const out = file('public.tss');
     await this.tpm('tpm2_readpublic', ['-c', handle, '-f', 'tss', '-o', out], 'reading the device key from the TPM');
     const area = await readFile(out);
     return { area, parsed: parseTpmPublic(area) };
@@ -155,9 +167,9 @@ export class TpmKeyStore implements DeviceKeyStore {
       while (used.has(slot) && slot < this.handleBase + HANDLE_SLOTS) slot++;
       if (used.has(slot)) throw new IdentityError('tpm-error', 'the TPM has no free persistent handle in the range Ward uses');
       const handle = `0x${slot.toString(16)}`;
-      return this.withTemp(async (dir) => {
-        const primary = join(dir, 'primary.ctx');
-        const key = join(dir, 'key.ctx');
+      return this.withTemp(async (file) => {
+        const primary = file('primary.ctx');
+        const key = file('key.ctx');
         try {
           // The parent is transient: only the child is made persistent, and a persistent object no
           // longer needs its parent loaded to sign.
@@ -165,14 +177,14 @@ export class TpmKeyStore implements DeviceKeyStore {
           await this.flushTransient();
           await this.tpm(
             'tpm2_create',
-            ['-C', primary, '-g', 'sha256', '-G', 'ecc256:ecdsa-sha256', '-a', OBJECT_ATTRIBUTES, '-u', join(dir, 'key.pub'), '-r', join(dir, 'key.priv'), '-c', key],
+            ['-C', primary, '-g', 'sha256', '-G', 'ecc256:ecdsa-sha256', '-a', OBJECT_ATTRIBUTES, '-u', file('key.pub'), '-r', file('key.priv'), '-c', key],
             'creating the device key in the TPM',
           );
           await this.tpm('tpm2_evictcontrol', ['-C', 'o', '-c', key, handle], 'making the device key persistent in the TPM');
         } finally {
           await this.flushTransient().catch(() => undefined);
         }
-        const { area, parsed } = await this.readPublic(handle, dir);
+        const { area, parsed } = await this.readPublic(handle, file);
         const missing = REQUIRED_TPM_ATTRIBUTES.filter((a) => !parsed.attributeNames.includes(a));
         if (missing.length > 0) {
           await this.evict(handle).catch(() => undefined);
@@ -221,9 +233,9 @@ export class TpmKeyStore implements DeviceKeyStore {
     const record = await this.record(alias);
     const digest = createHash('sha256').update(data).digest();
     const raw = await this.serial(() =>
-      this.withTemp(async (dir) => {
-        const input = join(dir, 'digest.bin');
-        const output = join(dir, 'signature.tss');
+      this.withTemp(async (file) => {
+        const input = file('digest.bin');
+        const output = file('signature.tss');
         await writeFile(input, digest, { mode: 0o600 });
         try {
           await this.tpm('tpm2_sign', ['-c', record.handle, '-g', 'sha256', '-d', '-f', 'tss', '-o', output, input], 'signing with the device key');
@@ -250,10 +262,10 @@ export class TpmKeyStore implements DeviceKeyStore {
   async publicArea(alias: string): Promise<{ area: Uint8Array; attributes: readonly string[] }> {
     const record = await this.record(alias);
     return this.serial(() =>
-      this.withTemp(async (dir) => {
+      this.withTemp(async (file) => {
         let read;
         try {
-          read = await this.readPublic(record.handle, dir);
+          read = await this.readPublic(record.handle, file);
         } catch (err) {
           throw lostIfHandleGone(err);
         }
