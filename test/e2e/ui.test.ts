@@ -120,7 +120,7 @@ describe('web UI in Chromium', () => {
     await page.emulateMedia({ colorScheme: 'dark' });
     await page.getByRole('link', { name: 'Status' }).click();
     await page.locator('[data-check="required-files"]').waitFor();
-    const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const background = await page.evaluate<string>('getComputedStyle(document.body).backgroundColor');
     expect(background).toBe('rgb(17, 20, 24)');
     await shot('status-dark');
     await page.emulateMedia({ colorScheme: 'light' });
