@@ -22,6 +22,7 @@
  */
 export { BrokerSdkError, NotImplementedError, reject, rejectionError, type BrokerSdkErrorCode, type Rejection } from './errors.js';
 export {
+  decodeVerifiedPayload,
   es256Signer,
   importDeviceKey,
   jwkThumbprint,

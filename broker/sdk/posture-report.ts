@@ -1,5 +1,5 @@
 import { reject, type Rejection } from './errors.js';
-import { importDeviceKey, parseCompactJws, parseJsonSegment, verifyEs256, type DeviceKey, type PublicKeyInput } from './jws.js';
+import { decodeVerifiedPayload, importDeviceKey, parseCompactJws, parseJsonSegment, verifyEs256, type DeviceKey, type PublicKeyInput } from './jws.js';
 import {
   POSTURE_REPORT_TYP,
   PostureReportClaimsSchema,
@@ -132,7 +132,7 @@ export function verifyPostureReport(jwt: unknown, options: VerifyPostureReportOp
   if (header.jwk !== undefined) return reject('foreign-key', 'a report must not carry its own key; it is verified with the pinned key');
   if (!verifyEs256(parsed, key.keyObject)) return reject('bad-signature', 'the signature does not verify with the pinned device key');
 
-  const payload = parseJsonSegment(parsed.payloadB64);
+  const payload = decodeVerifiedPayload(parsed);
   const claims = readPostureReportClaims(payload);
   if (claims === undefined) return explainInvalidClaims(payload);
   if (!SUPPORTED_POSTURE_SCHEMA_VERSIONS.includes(claims.posture.schemaVersion)) {
