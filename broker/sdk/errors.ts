@@ -2,7 +2,6 @@ import { WardError } from '../../main/core/errors.js';
 
 /** Codes of errors the SDK throws (verifiers never throw: they return a {@link Rejection}). */
 export type BrokerSdkErrorCode =
-  | 'not-implemented'
   | 'invalid-argument'
   | 'invalid-key'
   | 'signing-failed'
@@ -23,20 +22,6 @@ export type BrokerSdkErrorCode =
  * ```
  */
 export class BrokerSdkError<C extends string = BrokerSdkErrorCode> extends WardError<C> {}
-
-/**
- * Thrown by a function whose body is not written yet (only during development of the SDK).
- *
- * @example
- * ```ts
- * if (err instanceof NotImplementedError) console.error(`${err.message}: upgrade the SDK`);
- * ```
- */
-export class NotImplementedError extends BrokerSdkError<'not-implemented'> {
-  constructor(what: string) {
-    super('not-implemented', `${what} is not implemented yet`);
-  }
-}
 
 /**
  * The failure half of every verdict the SDK returns: a stable `reason` code and a one-line

@@ -20,7 +20,7 @@
  * ```
  * @packageDocumentation
  */
-export { BrokerSdkError, NotImplementedError, reject, rejectionError, type BrokerSdkErrorCode, type Rejection } from './errors.js';
+export { BrokerSdkError, reject, rejectionError, type BrokerSdkErrorCode, type Rejection } from './errors.js';
 export {
   decodeVerifiedPayload,
   es256Signer,
