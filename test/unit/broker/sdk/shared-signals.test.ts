@@ -122,6 +122,11 @@ describe('CAEP SETs', () => {
         expect(typeof parsePollResponse(input).ok).toBe('boolean');
       }),
     );
+    fc.assert(
+      fc.property(fc.option(fc.oneof(fc.string(), fc.constant('application/secevent+jwt'))), fc.oneof(fc.string(), fc.uint8Array()), (contentType, body) => {
+        expect(receivePushedSet({ contentType, body }, verifyOptions).status).toBe(400);
+      }),
+    );
   });
 });
 
