@@ -1,4 +1,4 @@
-import { readdir, readFile, readlink, stat } from 'node:fs/promises';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { describeError, truncate } from '../../errors.js';
 import { ExecError, isExecError } from '../../exec/exec-error.js';
@@ -99,21 +99,29 @@ function packageFamily(release: Readonly<Record<string, string>>): PackageFamily
 // The process table: one /proc walk shared by every check that asks at the same moment
 // ---------------------------------------------------------------------------------------------
 
-/** Read /proc directly: one recorded call instead of hundreds of file reads. */
-async function readProcTable(): Promise<ProcessInfo[]> {
-  const pids = (await readdir('/proc')).filter((d) => /^\d+$/.test(d));
-  const rows = await Promise.all(
-    pids.map(async (pid): Promise<ProcessInfo | undefined> => {
-      try {
-        const name = (await readFile(`/proc/${pid}/comm`, 'utf8')).trim();
-        const exe = await readlink(`/proc/${pid}/exe`).catch(() => null);
-        return { pid: Number(pid), name, exe: exe?.replace(/ \(deleted\)$/, '') ?? null };
-      } catch {
-        return undefined; // exited while we looked
-      }
-    }),
-  );
-  return rows.filter((r): r is ProcessInfo => r !== undefined).sort((a, b) => a.pid - b.pid);
+/**
+ * Read /proc directly: one recorded call instead of hundreds of file reads. Synchronous on
+ * purpose: /proc answers from kernel memory in microseconds, while 2 × N queued async reads would
+ * sit in libuv's four-thread pool in front of every other probe's file reads.
+ */
+function readProcTable(): Promise<ProcessInfo[]> {
+  const rows: ProcessInfo[] = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let name: string;
+    try {
+      name = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      continue; // exited while we looked
+    }
+    let exe: string | null = null;
+    try {
+      exe = readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, '');
+    } catch {
+      // kernel threads and other users' processes (without root) have no readable exe
+    }
+    rows.push({ pid: Number(pid), name, exe });
+  }
+  return Promise.resolve(rows.sort((a, b) => a.pid - b.pid));
 }
 
 /**
@@ -188,16 +196,28 @@ interface AptState {
   readonly fingerprint: string;
 }
 
-async function readAptState(): Promise<AptState> {
+function readAptState(): Promise<AptState> {
   const dir = '/var/lib/apt/lists';
-  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => /_(Packages|Sources|InRelease|Release)(\.\w+)?$/.test(n));
-  const stats = await Promise.all(names.map(async (n) => ({ n, s: await stat(`${dir}/${n}`).catch(() => undefined) })));
-  const dpkg = await stat('/var/lib/dpkg/status').catch(() => undefined);
+  const statOrNull = (path: string): { size: number; mtimeMs: number } | null => {
+    try {
+      return statSync(path);
+    } catch {
+      return null;
+    }
+  };
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir).filter((n) => /_(Packages|Sources|InRelease|Release)(\.\w+)?$/.test(n));
+  } catch {
+    // no lists directory: apt has never been updated here
+  }
+  const stats = names.map((n) => ({ n, s: statOrNull(`${dir}/${n}`) }));
+  const dpkg = statOrNull('/var/lib/dpkg/status');
   const parts = stats.map(({ n, s }) => `${n}:${s?.size ?? '-'}:${s?.mtimeMs ?? '-'}`);
   parts.push(`dpkg:${dpkg?.size ?? '-'}:${dpkg?.mtimeMs ?? '-'}`, `APT_CONFIG=${process.env.APT_CONFIG ?? ''}`);
   const packages = stats.filter(({ n }) => /_Packages(\.\w+)?$/.test(n));
   const newest = packages.reduce<number | null>((max, { s }) => (s && (max === null || s.mtimeMs > max) ? s.mtimeMs : max), null);
-  return { lists: packages.length, newestListMs: newest, fingerprint: parts.join('|') };
+  return Promise.resolve({ lists: packages.length, newestListMs: newest, fingerprint: parts.join('|') });
 }
 
 /**
@@ -210,6 +230,7 @@ const aptSimulations = new Map<string, { result: AptSimulation; stdout: string; 
 /** Forget cached answers (tests that change the package state call this). */
 export function clearLinuxProbeCaches(): void {
   aptSimulations.clear();
+  aptConfigAnswers.clear();
 }
 
 const APT_SIMULATE_ARGS = ['-s', '-o', 'Debug::NoLocking=1', 'upgrade'] as const;
@@ -446,10 +467,23 @@ async function iptablesLayer(ctx: CheckContext): Promise<FirewallLayer | undefin
   };
 }
 
+/**
+ * iptables-nft keeps its rules in nftables, so `nft list ruleset` already shows them; only a
+ * legacy iptables (or an unreadable nft) needs its own `iptables -S`. Debian's and Ubuntu's
+ * alternatives link says which one `iptables` is.
+ */
+async function iptablesIfSeparate(ctx: CheckContext, nft: FirewallLayer | undefined): Promise<FirewallLayer | undefined> {
+  if (nft?.active !== null && nft !== undefined) {
+    const target = await settle(ctx.host.readLink('/etc/alternatives/iptables'));
+    if (target.ok && target.value.endsWith('-nft')) return undefined;
+  }
+  return iptablesLayer(ctx);
+}
+
 async function firewall(ctx: CheckContext): Promise<CheckOutcome> {
-  const layers = (await Promise.all([ufwLayer(ctx), firewalldLayer(ctx), nftLayer(ctx), iptablesLayer(ctx)])).filter(
-    (l): l is FirewallLayer => l !== undefined,
-  );
+  const [ufw, firewalld, nft] = await Promise.all([ufwLayer(ctx), firewalldLayer(ctx), nftLayer(ctx)]);
+  const iptables = await iptablesIfSeparate(ctx, nft);
+  const layers = [ufw, firewalld, nft, iptables].filter((l): l is FirewallLayer => l !== undefined);
   const observed = { layers };
   const enforcing = layers.filter((l) => l.active === true && l.defaultDeny === true);
   if (enforcing.length) {
@@ -664,7 +698,42 @@ function dpkgQuery(ctx: CheckContext, pkg: string, admindir?: string): Promise<E
   return run(ctx, 'dpkg-query', args, { okExitCodes: [0, 1] });
 }
 
-async function aptAutoUpdate(ctx: CheckContext): Promise<CheckOutcome> {
+/**
+ * What apt-config and dpkg-query say only changes with APT's configuration files or the dpkg
+ * database; both commands parse all of it (50–60 ms each), so the answer is kept per fingerprint
+ * of those files. With APT_CONFIG set, apt may read files Ward does not watch: nothing is cached.
+ */
+function readAptConfigState(): Promise<string | null> {
+  if (process.env.APT_CONFIG) return Promise.resolve(null);
+  const parts: string[] = [];
+  const add = (path: string): void => {
+    try {
+      const s = statSync(path);
+      parts.push(`${path}:${s.size}:${s.mtimeMs}`);
+    } catch {
+      parts.push(`${path}:-`);
+    }
+  };
+  add('/etc/apt/apt.conf');
+  add('/etc/apt/apt.conf.d');
+  try {
+    for (const name of readdirSync('/etc/apt/apt.conf.d').sort()) add(`/etc/apt/apt.conf.d/${name}`);
+  } catch {
+    // no fragments directory
+  }
+  add('/var/lib/dpkg/status');
+  return Promise.resolve(parts.join('|'));
+}
+
+interface AptConfigAnswer {
+  readonly dump: string;
+  readonly dpkg: string;
+  readonly dpkgArgs: string;
+  readonly at: string;
+}
+const aptConfigAnswers = new Map<string, AptConfigAnswer>();
+
+async function readAptConfigAnswer(ctx: CheckContext): Promise<AptConfigAnswer | CheckOutcome> {
   const [dump, pkg] = await Promise.all([settle(run(ctx, 'apt-config', ['dump'])), settle(dpkgQuery(ctx, 'unattended-upgrades'))]);
   if (!dump.ok) return outcome.unknown(`apt-config could not show APT's configuration: ${problem(dump.error)}`);
   const config = parseAptConfigDump(dump.value.stdout);
@@ -673,7 +742,36 @@ async function aptAutoUpdate(ctx: CheckContext): Promise<CheckOutcome> {
   const status = aptValue(config, 'Dir::State::status') ?? '/var/lib/dpkg/status';
   const installed = status === '/var/lib/dpkg/status' ? pkg : await settle(dpkgQuery(ctx, 'unattended-upgrades', status.replace(/\/[^/]*$/, '') || '/'));
   if (!installed.ok) return outcome.unknown(`dpkg-query could not tell whether unattended-upgrades is installed: ${problem(installed.error)}`);
-  const { installed: isInstalled, version } = parseDpkgStatus(installed.value.stdout);
+  return { dump: dump.value.stdout, dpkg: installed.value.stdout, dpkgArgs: installed.value.args.join(' '), at: ctx.now().toISOString() };
+}
+
+async function aptAutoUpdate(ctx: CheckContext): Promise<CheckOutcome> {
+  const fingerprint = await ctx.host.call('linux.apt-config-state', readAptConfigState, { signal: ctx.signal, timeoutMs: QUICK_MS });
+  let answer = fingerprint === null ? undefined : aptConfigAnswers.get(fingerprint);
+  let extraEvidence: CheckOutcome['extraEvidence'];
+  if (answer) {
+    const unchanged = `answer from ${answer.at}; APT configuration and dpkg status unchanged since`;
+    extraEvidence = [
+      { kind: 'exec', source: `apt-config dump (${unchanged})`, exitCode: 0, excerpt: truncate(answer.dump, 1024) },
+      { kind: 'exec', source: `dpkg-query ${answer.dpkgArgs} (${unchanged})`, exitCode: 0, excerpt: truncate(answer.dpkg, 1024) },
+    ];
+  } else {
+    const read = await readAptConfigAnswer(ctx);
+    if ('status' in read) return read;
+    answer = read;
+    if (fingerprint !== null) {
+      if (aptConfigAnswers.size >= 4) aptConfigAnswers.clear();
+      aptConfigAnswers.set(fingerprint, answer);
+    }
+  }
+  const verdict = aptAutoUpdateVerdict(answer);
+  return extraEvidence ? { ...verdict, extraEvidence } : verdict;
+}
+
+function aptAutoUpdateVerdict(answer: AptConfigAnswer): CheckOutcome {
+  const config = parseAptConfigDump(answer.dump);
+  const status = aptValue(config, 'Dir::State::status') ?? '/var/lib/dpkg/status';
+  const { installed: isInstalled, version } = parseDpkgStatus(answer.dpkg);
   const upgrade = aptValue(config, 'APT::Periodic::Unattended-Upgrade');
   const lists = aptValue(config, 'APT::Periodic::Update-Package-Lists');
   const observed = {
@@ -770,14 +868,24 @@ async function secureBoot(ctx: CheckContext): Promise<CheckOutcome> {
 /** Socket inodes held by processes named sshd: a server on another port still counts. */
 async function readSshdSockets(): Promise<{ pid: number; exe: string | null; inodes: number[] }[]> {
   const sshd = (await procTable()).filter((p) => p.name === 'sshd');
-  return Promise.all(
-    sshd.map(async (p) => {
-      const fds = await readdir(`/proc/${p.pid}/fd`).catch(() => [] as string[]);
-      const links = await Promise.all(fds.map((fd) => readlink(`/proc/${p.pid}/fd/${fd}`).catch(() => '')));
-      const inodes = links.map((l) => /^socket:\[(\d+)\]$/.exec(l)?.[1]).filter((i): i is string => i !== undefined).map(Number);
-      return { pid: p.pid, exe: p.exe, inodes };
-    }),
-  );
+  return sshd.map((p) => {
+    let fds: string[] = [];
+    try {
+      fds = readdirSync(`/proc/${p.pid}/fd`);
+    } catch {
+      // exited, or another user's process without root
+    }
+    const inodes: number[] = [];
+    for (const fd of fds) {
+      try {
+        const socket = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${p.pid}/fd/${fd}`))?.[1];
+        if (socket) inodes.push(Number(socket));
+      } catch {
+        // closed while we looked
+      }
+    }
+    return { pid: p.pid, exe: p.exe, inodes };
+  });
 }
 
 const SSH_PORT = 22;
