@@ -21,6 +21,14 @@ export interface ChallengeOptions {
 export type ChallengeRejectReason = 'unknown-nonce' | 'expired-nonce' | 'subject-mismatch';
 export type ChallengeVerdict = { readonly ok: true; readonly challenge: Challenge } | Rejection<ChallengeRejectReason>;
 
+/**
+ * Lifetime of a challenge when none is given.
+ *
+ * @example
+ * ```ts
+ * new MemoryChallengeStore({ ttlSeconds: DEFAULT_CHALLENGE_TTL_SECONDS / 2 });
+ * ```
+ */
 export const DEFAULT_CHALLENGE_TTL_SECONDS = 120;
 
 /**

@@ -6,7 +6,14 @@ import { AssuranceLevelSchema } from './report-claims.js';
 import { DeviceFactsSchema } from '../../main/core/posture/snapshot.js';
 import type { AssuranceLevel } from '../../main/core/identity/key-store.js';
 
-/** JWS `typ` of an enrollment request. */
+/**
+ * JWS `typ` of an enrollment request.
+ *
+ * @example
+ * ```ts
+ * if (header.typ !== ENROLLMENT_TYP) reply(400);
+ * ```
+ */
 export const ENROLLMENT_TYP = 'ward-enroll+jwt';
 
 /**
@@ -14,6 +21,11 @@ export const ENROLLMENT_TYP = 'ward-enroll+jwt';
  * `buildEnrollmentRequest`): `aud` (`{broker}/enroll`), `iat`, `exp`, `jti`, `enrollment_token`,
  * `jkt` (thumbprint of the `jwk` header), `assurance`, `key_store`, `device` (DeviceFacts) and,
  * for TPM keys, `tpm`. Unknown claims are kept.
+ *
+ * @example
+ * ```ts
+ * const claims = EnrollmentClaimsSchema.parse(payload); // after verifying the signature
+ * ```
  */
 export const EnrollmentClaimsSchema = z
   .object({

@@ -4,10 +4,24 @@ import { parseCompactJws, parseJsonSegment, signCompactJws, verifyWithKid, type 
 import { PolicySchema, type Policy, type PolicyInput } from '../../main/core/policy/schema.js';
 import { BrokerSdkError } from './errors.js';
 
-/** JWS `typ` of a signed policy bundle. */
+/**
+ * JWS `typ` of a signed policy bundle.
+ *
+ * @example
+ * ```ts
+ * res.setHeader('content-type', 'application/jose'); // body: a JWS whose typ is POLICY_BUNDLE_TYP
+ * ```
+ */
 export const POLICY_BUNDLE_TYP = 'ward-policy+jwt';
 
-/** The payload of a policy bundle. */
+/**
+ * The payload of a policy bundle.
+ *
+ * @example
+ * ```ts
+ * const { version, exp } = PolicyBundleClaimsSchema.parse(JSON.parse(payloadText));
+ * ```
+ */
 export const PolicyBundleClaimsSchema = z.object({
   /** Monotonic bundle version; agents refuse a version older than the last one they accepted. */
   version: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),

@@ -10,28 +10,79 @@ import { PLATFORMS } from '../../main/core/platform.js';
  * use it without the rest of the SDK.
  */
 
-/** JWS `typ` of a posture report. */
+/**
+ * JWS `typ` of a posture report.
+ *
+ * @example
+ * ```ts
+ * signJwt(signer, { typ: POSTURE_REPORT_TYP, kid: thumbprint }, claims);
+ * ```
+ */
 export const POSTURE_REPORT_TYP = 'ward-posture+jwt';
-/** `swname` (RFC 9711 §4.2.6) of every report Ward's agent makes. */
+/**
+ * `swname` (RFC 9711 §4.2.6) of every report Ward's agent makes.
+ *
+ * @example
+ * ```ts
+ * if (claims.swname !== WARD_SWNAME) log.info('report from another agent');
+ * ```
+ */
 export const WARD_SWNAME = 'Ward';
-/** Schema versions of the `posture` claim this SDK understands. */
+/**
+ * Schema versions of the `posture` claim this SDK understands.
+ *
+ * @example
+ * ```ts
+ * SUPPORTED_POSTURE_SCHEMA_VERSIONS.includes(claims.posture.schemaVersion);
+ * ```
+ */
 export const SUPPORTED_POSTURE_SCHEMA_VERSIONS: readonly number[] = [1];
 
+/**
+ * How a device key may be held, strongest first.
+ *
+ * @example
+ * ```ts
+ * const accepted = ASSURANCE_LEVELS.filter((l) => l !== 'none');
+ * ```
+ */
 export const ASSURANCE_LEVELS = ['hardware', 'os-keychain', 'none'] as const;
+/**
+ * zod schema of an assurance level.
+ *
+ * @example
+ * ```ts
+ * AssuranceLevelSchema.parse(config.minimumAssurance);
+ * ```
+ */
 export const AssuranceLevelSchema = z.enum(ASSURANCE_LEVELS);
 
 const JsonValue: z.ZodType<unknown> = z.lazy(() =>
   z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(JsonValue), z.record(z.string(), JsonValue)]),
 );
 
-/** One check as an EAT submodule: its status and the facts policy rules compare against. */
+/**
+ * One check as an EAT submodule: its status and the facts policy rules compare against.
+ *
+ * @example
+ * ```ts
+ * CheckSubmodSchema.parse({ status: 'pass', observed: { encrypted: true } });
+ * ```
+ */
 export const CheckSubmodSchema = z.object({
   status: CheckStatusSchema,
   observed: z.record(z.string(), JsonValue),
 });
 export type CheckSubmod = z.infer<typeof CheckSubmodSchema>;
 
-/** Ward's `posture` claim: which snapshot this is and what machine it describes. */
+/**
+ * Ward's `posture` claim: which snapshot this is and what machine it describes.
+ *
+ * @example
+ * ```ts
+ * PostureClaimSchema.parse(claims.posture).os.platform; // 'linux'
+ * ```
+ */
 export const PostureClaimSchema = z.object({
   /** `PostureSnapshot.schemaVersion`; `int` here so an unknown version is `unsupported-schema`, not `malformed`. */
   schemaVersion: z.number().int(),
@@ -57,6 +108,12 @@ const NumericDate = z.number().int().nonnegative();
  *  - JWT: `iat`, `exp` (NumericDate seconds);
  *  - Ward: `device_id` (assigned at enrollment), `seq` (strictly increasing per device),
  *    `assurance` (how the signing key is held), `posture` (snapshot metadata).
+ *
+ * @example
+ * ```ts
+ * const result = PostureReportClaimsSchema.safeParse(payload);
+ * if (!result.success) console.error(result.error.issues[0]?.message);
+ * ```
  */
 export const PostureReportClaimsSchema = z.object({
   iat: NumericDate,

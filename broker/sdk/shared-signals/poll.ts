@@ -1,10 +1,24 @@
 import { z } from 'zod';
 import { reject, type Rejection } from '../errors.js';
 
-/** One SET the receiver could not accept, reported back in a poll request (RFC 8936 §2.2). */
+/**
+ * One SET the receiver could not accept, reported back in a poll request (RFC 8936 §2.2).
+ *
+ * @example
+ * ```ts
+ * SetErrorSchema.parse({ err: 'invalid_key', description: 'unknown kid' });
+ * ```
+ */
 export const SetErrorSchema = z.object({ err: z.string().min(1).max(64), description: z.string().max(2000) });
 
-/** A poll request (RFC 8936 §2.1): acknowledgements, errors, and how many SETs to send. */
+/**
+ * A poll request (RFC 8936 §2.1): acknowledgements, errors, and how many SETs to send.
+ *
+ * @example
+ * ```ts
+ * PollRequestSchema.parse({ ack: ['jti-1'], maxEvents: 10, returnImmediately: true });
+ * ```
+ */
 export const PollRequestSchema = z.object({
   ack: z.array(z.string().min(1).max(256)).max(10_000).optional(),
   setErrs: z.record(z.string().min(1).max(256), SetErrorSchema).optional(),
@@ -13,7 +27,14 @@ export const PollRequestSchema = z.object({
 });
 export type PollRequest = z.infer<typeof PollRequestSchema>;
 
-/** A poll response (RFC 8936 §2.4): SETs keyed by `jti`, and whether more are waiting. */
+/**
+ * A poll response (RFC 8936 §2.4): SETs keyed by `jti`, and whether more are waiting.
+ *
+ * @example
+ * ```ts
+ * PollResponseSchema.parse({ sets: { 'jti-2': set }, moreAvailable: false });
+ * ```
+ */
 export const PollResponseSchema = z.object({
   sets: z.record(z.string().min(1).max(256), z.string().min(1).max(256 * 1024)),
   moreAvailable: z.boolean().optional(),

@@ -1,7 +1,14 @@
 import { BrokerSdkError } from '../errors.js';
 import { verifySet, type SetRejectReason, type VerifiedSet, type VerifySetOptions } from './set.js';
 
-/** Media type of a pushed SET (RFC 8935 §2). */
+/**
+ * Media type of a pushed SET (RFC 8935 §2).
+ *
+ * @example
+ * ```ts
+ * fetch(url, { method: 'POST', headers: { 'content-type': SET_MEDIA_TYPE }, body: set });
+ * ```
+ */
 export const SET_MEDIA_TYPE = 'application/secevent+jwt';
 
 /** Error codes of RFC 8935 §2.4 (the IANA "Security Event Token Error Codes" registry). */

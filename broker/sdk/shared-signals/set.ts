@@ -3,10 +3,24 @@ import { z } from 'zod';
 import { BrokerSdkError, reject, type Rejection } from '../errors.js';
 import { parseCompactJws, parseJsonSegment, signCompactJws, verifyWithKid, type JwsSigner, type VerificationKey } from '../jws.js';
 
-/** JWS `typ` of a Security Event Token (RFC 8417 §2.3). */
+/**
+ * JWS `typ` of a Security Event Token (RFC 8417 §2.3).
+ *
+ * @example
+ * ```ts
+ * if (header.typ === SET_TYP) verifySet(token, options);
+ * ```
+ */
 export const SET_TYP = 'secevent+jwt';
 
-/** The CAEP event types Ward sends and receives, by short name. */
+/**
+ * The CAEP event types Ward sends and receives, by short name.
+ *
+ * @example
+ * ```ts
+ * claims.events[CAEP_EVENT_TYPES['session-revoked']]; // the event payload
+ * ```
+ */
 export const CAEP_EVENT_TYPES = {
   'device-compliance-change': 'https://schemas.openid.net/secevent/caep/event-type/device-compliance-change',
   'session-revoked': 'https://schemas.openid.net/secevent/caep/event-type/session-revoked',
@@ -25,7 +39,14 @@ const CommonEventFields = {
   reason_user: Reason.optional(),
 };
 
-/** The payload of each CAEP event (CAEP 1.0 §3), keyed by short name. */
+/**
+ * The payload of each CAEP event (CAEP 1.0 §3), keyed by short name.
+ *
+ * @example
+ * ```ts
+ * CaepEventSchemas['credential-change'].parse({ event_timestamp: 1735689600, credential_type: 'password', change_type: 'update' });
+ * ```
+ */
 export const CaepEventSchemas = {
   'device-compliance-change': z.object({
     ...CommonEventFields,
@@ -66,6 +87,11 @@ const SimpleSubject = z.discriminatedUnion('format', [
  * A subject identifier (RFC 9493) as OpenID Shared Signals puts it in the top-level `sub_id`
  * claim. Ward names a device with `{ format: 'complex', device: { format: 'opaque', id } }`,
  * adding `user` and `session` members when the event concerns them.
+ *
+ * @example
+ * ```ts
+ * SubjectIdSchema.parse({ format: 'complex', device: { format: 'opaque', id: deviceId } });
+ * ```
  */
 export const SubjectIdSchema = z.union([
   SimpleSubject,
@@ -82,7 +108,14 @@ export const SubjectIdSchema = z.union([
 ]);
 export type SubjectId = z.infer<typeof SubjectIdSchema>;
 
-/** The claims of a SET (RFC 8417 §2.2) as Shared Signals uses them: one event per SET. */
+/**
+ * The claims of a SET (RFC 8417 §2.2) as Shared Signals uses them: one event per SET.
+ *
+ * @example
+ * ```ts
+ * SetClaimsSchema.parse(payload).sub_id;
+ * ```
+ */
 export const SetClaimsSchema = z.object({
   iss: z.string().min(1).max(2048),
   iat: z.number().int().nonnegative(),

@@ -27,6 +27,11 @@ export interface BuildPostureReportOptions {
 /**
  * The claims of a posture report for a snapshot, exactly as `PostureReportClaimsSchema` in the
  * broker SDK defines them (a unit test parses every built report with that schema).
+ *
+ * @example
+ * ```ts
+ * const claims = postureReportClaims(snapshot, thumbprint, signer, { deviceId, seq: 4 });
+ * ```
  */
 export function postureReportClaims(snapshot: PostureSnapshot, thumbprint: string, signer: Pick<DeviceSigner, 'assurance'>, options: BuildPostureReportOptions): PostureReportClaims {
   const iat = Math.floor((options.now?.getTime() ?? Date.now()) / 1000);

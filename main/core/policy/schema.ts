@@ -1,12 +1,26 @@
 import { z } from 'zod';
 import { CheckStatusSchema } from '../posture/snapshot.js';
 
-/** Bump when a policy field changes meaning; agents and brokers refuse versions they do not know. */
+/**
+ * Bump when a policy field changes meaning; agents and brokers refuse versions they do not know.
+ *
+ * @example
+ * ```ts
+ * const policy = { schemaVersion: POLICY_SCHEMA_VERSION, rules: [] };
+ * ```
+ */
 export const POLICY_SCHEMA_VERSION = 1;
 
 const Scalar = z.union([z.string().max(1000), z.number(), z.boolean(), z.null()]);
 
-/** The comparisons a rule can make on one field of a check's `observed` facts. */
+/**
+ * The comparisons a rule can make on one field of a check's `observed` facts.
+ *
+ * @example
+ * ```ts
+ * FIELD_OPERATORS.includes('atLeast'); // true
+ * ```
+ */
 export const FIELD_OPERATORS = ['equals', 'notEquals', 'in', 'lt', 'lte', 'gt', 'gte', 'atLeast', 'atMost'] as const;
 export type FieldOperator = (typeof FIELD_OPERATORS)[number];
 
@@ -16,6 +30,11 @@ export type FieldOperator = (typeof FIELD_OPERATORS)[number];
  *  - `{ field, op, value }`: a field of the check's `observed` facts (dot path, e.g.
  *    `maxScreenLockDelaySeconds`), compared with `equals`/`notEquals`/`in`/`lt`/`lte`/`gt`/`gte`
  *    or, for versions such as `14.4.1` or `10.0.19045`, `atLeast`/`atMost`.
+ *
+ * @example
+ * ```ts
+ * ExpectationSchema.parse({ field: 'maxScreenLockDelaySeconds', op: 'lte', value: 900 });
+ * ```
  */
 export const ExpectationSchema = z.union([
   z.object({ status: z.union([CheckStatusSchema, z.array(CheckStatusSchema).min(1)]) }).strict(),
@@ -39,6 +58,14 @@ export const ExpectationSchema = z.union([
 ]);
 export type Expectation = z.infer<typeof ExpectationSchema>;
 
+/**
+ * PolicyRuleSchema
+ *
+ * @example
+ * ```ts
+ * PolicyRuleSchema.parse({ id: 'disk', check: 'disk-encryption', expect: { status: 'pass' }, severity: 'block', graceSeconds: 86400 });
+ * ```
+ */
 export const PolicyRuleSchema = z
   .object({
     /** Stable id, used in results and in the broker's failure history. */
@@ -59,6 +86,11 @@ export type PolicyRule = z.infer<typeof PolicyRuleSchema>;
 /**
  * An admin-written posture policy. In `reportOnly` mode every rule is evaluated and reported
  * but the policy never denies.
+ *
+ * @example
+ * ```ts
+ * const policy = PolicySchema.parse(JSON.parse(readFileSync('policy.json', 'utf8')));
+ * ```
  */
 export const PolicySchema = z
   .object({
