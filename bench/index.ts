@@ -6,6 +6,7 @@ const BENCHES: Record<string, () => Promise<{ run: (args: string[]) => Promise<v
   posture: () => import('./posture.js'),
   identity: () => import('./identity.js'),
   broker: () => import('./broker.js'),
+  reauth: () => import('./reauth.js'),
   ui: () => import('./ui.js'),
 };
 

@@ -11,7 +11,7 @@ export type WatchFn = (path: string, listener: (eventType: string, filename: str
 export interface PostureWatcherOptions {
   readonly targets: readonly WatchTarget[];
   readonly clock?: Clock;
-  /** Events within this window after the first one form one batch (default 150 ms). */
+  /** Events within this window after the first one form one batch (default 100 ms). */
   readonly debounceMs?: number;
   readonly watch?: WatchFn;
   readonly log?: Logger;
@@ -47,7 +47,7 @@ export class PostureWatcher extends EventEmitter<PostureWatcherEvents> {
   constructor(options: PostureWatcherOptions) {
     super();
     this.#clock = options.clock ?? systemClock;
-    this.#debounceMs = options.debounceMs ?? 150;
+    this.#debounceMs = options.debounceMs ?? 100;
     this.#watch = options.watch ?? ((path, listener) => fsWatch(path, { persistent: false }, listener));
     this.#log = options.log;
     this.setTargets(options.targets);

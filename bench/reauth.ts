@@ -1,0 +1,158 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createBroker } from '../broker/server/broker.js';
+import { Agent } from '../main/core/agent.js';
+import { Outbox } from '../main/core/broker/outbox.js';
+import { CONFIG_DEFAULTS } from '../main/core/config/schema.js';
+import { LiveHost } from '../main/core/exec/live-host.js';
+import { openSigner } from '../main/core/identity/device-signer.js';
+import { enroll } from '../main/core/identity/enrollment.js';
+import { IdentityFile } from '../main/core/identity/identity-record.js';
+import { MemoryKeyStore } from '../main/core/identity/memory-key-store.js';
+import { requiredFiles } from '../main/core/posture/checks/required-files.js';
+import { PostureConfigSchema } from '../main/core/posture/config.js';
+import { takeSnapshot } from '../main/core/posture/engine.js';
+import { MemoryTokenStore } from '../main/core/session/token-store.js';
+import { percentile, report, round } from './stats.js';
+
+const TICKS_PER_SECOND = 100; // Linux USER_HZ
+/** The V8 flags `ward daemon` is meant to run with: a small young generation for a mostly idle process. */
+export const IDLE_NODE_FLAGS = ['--max-semi-space-size=1'];
+
+function procSample(pid: number): { cpuSeconds: number; rssMb: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  return { cpuSeconds: ticks / TICKS_PER_SECOND, rssMb: rssKb / 1024 };
+}
+
+/**
+ * Continuous-access latency: from a posture change on disk (a required file disappears from a
+ * watched directory) to the broker holding the non-compliant verdict and its CAEP
+ * `device-compliance-change` SET arriving back at the agent over the event channel. Then the
+ * headless agent's idle RSS and CPU over `--idle-seconds` (default 60), measured from /proc.
+ */
+export async function run(args: string[]): Promise<void> {
+  const json = args.includes('--json');
+  const changes = Math.max(20, Number(args.find((a) => a.startsWith('--changes='))?.slice(10) ?? 20));
+  const idleSeconds = Math.max(5, Number(args.find((a) => a.startsWith('--idle-seconds='))?.slice(15) ?? 60));
+  const dir = mkdtempSync(join(tmpdir(), 'ward-bench-reauth-'));
+  const broker = await createBroker({ dataDir: join(dir, 'broker'), port: 0, adminToken: 'wba_bench-admin-credential-0123456789' });
+  broker.admin.setPolicy({ schemaVersion: 1, name: 'bench', rules: [{ id: 'files', check: 'required-files', expect: { status: 'pass' }, severity: 'block', graceSeconds: 0 }] });
+  const watched = join(dir, 'watched');
+  mkdirSync(watched);
+  const required = join(watched, 'agent.conf');
+  writeFileSync(required, 'on');
+
+  const host = new LiveHost('linux');
+  const store = new MemoryKeyStore();
+  const identity = new IdentityFile(join(dir, 'state'));
+  const device = (await takeSnapshot({ host, agentVersion: '0.1.0', checks: [] })).device;
+  await enroll(broker.url, broker.admin.createEnrollmentToken({ label: 'bench' }).token, { identity, device, store });
+  const outbox = Outbox.open(join(dir, 'state', 'outbox.db'));
+  const agent = new Agent({
+    host,
+    config: { ...CONFIG_DEFAULTS, brokerUrl: broker.url, posture: PostureConfigSchema.parse({ requiredFiles: [{ path: required }] }) },
+    loadIdentity: () => identity.read(),
+    openSigner: (r) => openSigner(store, r.keyAlias),
+    tokenStore: new MemoryTokenStore(),
+    outbox,
+    checks: [requiredFiles],
+    networkPollMs: 0,
+  });
+  const nextSet = (status: 'compliant' | 'not-compliant'): Promise<number> =>
+    new Promise((resolve) => {
+      const on = (set: { type: string; event: Record<string, unknown> }): void => {
+        if (set.type === 'device-compliance-change' && set.event.current_status === status) {
+          agent.off('caep', on);
+          resolve(performance.now());
+        }
+      };
+      agent.on('caep', on);
+    });
+  await agent.start();
+  // Wait until the event channel is up and the broker holds the first (compliant) verdict.
+  for (let i = 0; i < 100 && !(broker.admin.deviceDetail(agent.identity!.deviceId) as { connected?: boolean }).connected; i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 100 && outbox.stats().pending > 0; i++) await new Promise((r) => setTimeout(r, 50));
+
+  const latencies: number[] = [];
+  for (let i = 0; i < changes; i++) {
+    const flipped = nextSet('not-compliant');
+    const t0 = performance.now();
+    unlinkSync(required);
+    latencies.push((await flipped) - t0);
+    const back = nextSet('compliant');
+    writeFileSync(required, `on ${i}`);
+    await back;
+  }
+  const verdict = broker.admin.deviceDetail(agent.identity!.deviceId);
+  await agent.stop();
+  outbox.close();
+
+  // Idle: a separate process running the full agent (every check), sampled from /proc. It runs
+  // as a compiled bundle, as an installed agent does: running from source through tsx's loader
+  // would add its transpiler (~36 MB here) to what is measured.
+  const bundle = join(process.cwd(), 'node_modules', '.cache', 'ward-bench', 'idle-agent.mjs');
+  const { build } = await import('esbuild');
+  await build({
+    entryPoints: ['bench/support/idle-agent.ts'],
+    outfile: bundle,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    logLevel: 'warning',
+  });
+  const child = spawn(process.execPath, [...IDLE_NODE_FLAGS, bundle, broker.url, broker.admin.createEnrollmentToken({ label: 'idle' }).token], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (c: Buffer) => c.toString().includes('ready') && resolve());
+    child.once('exit', (code) => reject(new Error(`idle agent exited with ${code}`)));
+  });
+  await new Promise((r) => setTimeout(r, 3_000)); // let start-up work settle
+  const start = procSample(child.pid!);
+  const startedAt = performance.now();
+  let peakRss = start.rssMb;
+  const rss: number[] = [];
+  while (performance.now() - startedAt < idleSeconds * 1000) {
+    await new Promise((r) => setTimeout(r, 1_000));
+    const s = procSample(child.pid!);
+    rss.push(s.rssMb);
+    peakRss = Math.max(peakRss, s.rssMb);
+  }
+  const end = procSample(child.pid!);
+  const wallSeconds = (performance.now() - startedAt) / 1000;
+  child.kill('SIGTERM');
+  await broker.close();
+  rmSync(dir, { recursive: true, force: true });
+
+  const figures = {
+    bench: 'reauth',
+    changes,
+    changeToVerdictP50Ms: round(percentile(latencies, 50)),
+    changeToVerdictP95Ms: round(percentile(latencies, 95)),
+    changeToVerdictMaxMs: round(Math.max(...latencies)),
+    idleSeconds: round(wallSeconds, 1),
+    idleRssMb: round(percentile(rss, 50), 1),
+    idlePeakRssMb: round(peakRss, 1),
+    idleCpuPercent: round(((end.cpuSeconds - start.cpuSeconds) / wallSeconds) * 100, 3),
+    brokerVerdictAfterRun: (verdict as { verdict?: { status?: string } }).verdict?.status ?? null,
+  };
+  report(
+    json,
+    [
+      `reauth: posture change → broker non-compliant verdict → CAEP SET back at the agent, ${changes} changes`,
+      `  p50 ${figures.changeToVerdictP50Ms} ms   p95 ${figures.changeToVerdictP95Ms} ms   max ${figures.changeToVerdictMaxMs} ms   (goal p95 ≤ 1000 ms)`,
+      `  idle agent (all checks, watchers, 60 s safety net, event channel) over ${figures.idleSeconds} s:`,
+      `  RSS ${figures.idleRssMb} MB (peak ${figures.idlePeakRssMb})   CPU ${figures.idleCpuPercent} %   (goals ≤ 60 MB, ≤ 0.5 %)`,
+    ],
+    figures,
+  );
+  process.exit(0);
+}
