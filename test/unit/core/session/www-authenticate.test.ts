@@ -56,7 +56,7 @@ describe('parseWwwAuthenticate', () => {
 
   it('reads back any challenge it could have been sent (fast-check)', () => {
     const token = fc.stringMatching(/^[a-z][a-z0-9_]{0,11}$/);
-    const value = fc.string({ maxLength: 30 }).filter((s) => !/[\u0000-\u001f]/.test(s));
+    const value = fc.string({ maxLength: 30 }).filter((s) => [...s].every((c) => c.charCodeAt(0) >= 0x20));
     fc.assert(
       fc.property(token, fc.uniqueArray(fc.tuple(token, value), { selector: ([k]) => k, maxLength: 5 }), (scheme, params) => {
         const header = `${scheme}${params.length ? ' ' : ''}${params.map(([k, v]) => `${k}="${v.replace(/["\\]/g, '\\$&')}"`).join(', ')}`;
