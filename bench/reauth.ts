@@ -25,7 +25,8 @@ export const IDLE_NODE_FLAGS = ['--max-semi-space-size=1'];
 function procSample(pid: number): { cpuSeconds: number; rssMb: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
+  // utime + stime, plus cutime + cstime: the commands the probes run count against the agent too.
+  const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
   return { cpuSeconds: ticks / TICKS_PER_SECOND, rssMb: rssKb / 1024 };
 }

@@ -26,6 +26,13 @@ export interface PostureMonitorOptions {
   readonly clock?: Clock;
   /** The safety net: a full re-check at least this often (default 60 s). */
   readonly fullRecheckMs?: number;
+  /**
+   * Checks too costly for the 60 s safety net (os-updates runs an apt simulation for seconds):
+   * they are re-collected when their files change, and otherwise every `heavyRecheckMs`.
+   */
+  readonly heavyChecks?: readonly string[];
+  /** Default 15 minutes. */
+  readonly heavyRecheckMs?: number;
   /** Poll the network interface list this often (0 turns it off; default 5 s). */
   readonly networkPollMs?: number;
   /** Checks that depend on the network (re-collected when interfaces change). */
@@ -39,6 +46,9 @@ export interface PostureMonitorEvents {
   update: [update: PostureUpdate];
   error: [err: Error];
 }
+
+/** Checks left out of the 60 s safety net by default (they are watched, and re-run every 15 min). */
+export const DEFAULT_HEAVY_CHECKS: readonly string[] = ['os-updates'];
 
 function fingerprint(check: PostureSnapshot['checks'][number]): string {
   return `${check.status}|${JSON.stringify(check.observed)}`;
@@ -66,6 +76,7 @@ export class PostureMonitor extends EventEmitter<PostureMonitorEvents> {
   #fullTimer: TimerHandle | undefined;
   #netTimer: TimerHandle | undefined;
   #netPrint = '';
+  #lastHeavyAt = 0;
   #running: Promise<void> = Promise.resolve();
   #queued: { ids: Set<string> | 'all'; trigger: RecheckTrigger; paths: Set<string>; noticedAt: number } | undefined;
   #busy = false;
@@ -100,6 +111,7 @@ export class PostureMonitor extends EventEmitter<PostureMonitorEvents> {
     this.#o.log?.info({ mod: 'posture-monitor', watched: armed.watched.length, missing: armed.missing.length }, 'posture watches armed');
     this.request('all', 'start');
     await this.idle();
+    this.#lastHeavyAt = this.#clock.now();
     this.#scheduleFull();
     if ((this.#o.networkPollMs ?? 5_000) > 0) {
       this.#netPrint = networkFingerprint();
@@ -177,7 +189,12 @@ export class PostureMonitor extends EventEmitter<PostureMonitorEvents> {
     if (this.#stopped) return;
     this.#fullTimer = this.#clock.setTimeout(() => {
       this.#watcher.arm(); // pick up directories created since
-      void this.request('all', 'periodic').finally(() => this.#scheduleFull());
+      const now = this.#clock.now();
+      const heavyDue = now - this.#lastHeavyAt >= (this.#o.heavyRecheckMs ?? 15 * 60_000);
+      const heavy = new Set(this.#o.heavyChecks ?? DEFAULT_HEAVY_CHECKS);
+      const ids = heavyDue ? 'all' : (this.#snapshot?.checks ?? []).map((c) => c.id).filter((id) => !heavy.has(id));
+      if (heavyDue) this.#lastHeavyAt = now;
+      void this.request(ids, 'periodic').finally(() => this.#scheduleFull());
     }, this.#o.fullRecheckMs ?? 60_000);
   }
 

@@ -14,6 +14,8 @@ export function linuxWatchTargets(ctx: WatchTargetContext): WatchTarget[] {
     { path: '/etc/apt/apt.conf.d', kind: 'dir', checks: ['auto-update', 'os-updates'] },
     { path: '/var/lib/dpkg/status', kind: 'file', checks: ['os-updates', 'os-version', 'antivirus', 'edr', 'auto-update', 'remote-login'] },
     { path: '/var/lib/apt/periodic', kind: 'dir', checks: ['os-updates'] },
+    // `apt update` replaces the package lists: new updates may be pending.
+    { path: '/var/lib/apt/lists', kind: 'dir', checks: ['os-updates'] },
     { path: '/etc/os-release', kind: 'file', checks: ['os-version'] },
     { path: '/etc/crypttab', kind: 'file', checks: ['disk-encryption'] },
     { path: '/etc/ssh/sshd_config', kind: 'file', checks: ['remote-login'] },

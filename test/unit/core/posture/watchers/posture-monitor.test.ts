@@ -81,6 +81,36 @@ describe('PostureMonitor (real fs.watch, real engine)', () => {
   });
 });
 
+describe('PostureMonitor safety net', () => {
+  it('leaves heavy checks out of the 60 s re-check and runs them on their own, longer period', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      const monitor = new PostureMonitor({
+        engine: { host: new LiveHost('linux'), agentVersion: '1.0.0', checks: [agentVersion, requiredFiles] },
+        targets: [],
+        networkPollMs: 0,
+        fullRecheckMs: 60_000,
+        heavyChecks: ['required-files'],
+        heavyRecheckMs: 180_000,
+      });
+      const updates: PostureUpdate[] = [];
+      monitor.on('update', (u) => updates.push(u));
+      await monitor.start();
+      const rerun = (i: number, id: string): boolean => updates[i]!.snapshot.checks.find((c) => c.id === id) !== updates[i - 1]!.snapshot.checks.find((c) => c.id === id);
+      for (let minute = 1; minute <= 3; minute++) {
+        await vi.advanceTimersByTimeAsync(60_000);
+        await monitor.idle();
+      }
+      expect(updates.map((u) => u.trigger)).toEqual(['start', 'periodic', 'periodic', 'periodic']);
+      expect([1, 2, 3].map((i) => rerun(i, 'agent-version'))).toEqual([true, true, true]);
+      expect([1, 2, 3].map((i) => rerun(i, 'required-files'))).toEqual([false, false, true]);
+      monitor.stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
 describe('PostureWatcher', () => {
   it('batches a burst of events into one change within the debounce window', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
