@@ -68,7 +68,17 @@ export class BrokerCore {
   /** Nonces already answered (kept for their TTL) so a reused nonce is refused as a replay. */
   readonly #answeredNonces = new Map<string, number>();
   readonly #waiters = new Map<string, Waiter>();
-  #policyCache: { version: number; policy: Policy } | undefined;
+  /**
+   * Enrolled devices by key thumbprint, as last read or written by this process (the only writer:
+   * the admin CLI goes through the HTTP API). Misses are not cached, so unknown keys cost a lookup.
+   */
+  readonly #devicesByJkt = new Map<string, DeviceRecord>();
+  /** Latest verdict state per device, written synchronously so a report that arrives before the previous one is committed still sees it. */
+  readonly #verdictState = new Map<string, Pick<VerdictRecord, 'isCompliant' | 'failingSince'>>();
+  /** Writes waiting for the next group commit (one transaction per event-loop turn). */
+  readonly #batch: { write: () => void; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  /** `null`: loaded, and no policy is set (so the hot path does not ask storage each time). */
+  #policyCache: { version: number; policy: Policy } | null | undefined;
   #bundleCache: { version: number; bundle: string; refreshAtMs: number } | undefined;
 
   constructor(private readonly d: CoreDeps) {
@@ -180,10 +190,19 @@ export class BrokerCore {
 
   /** The enrolled, unrevoked device holding this key, or a typed refusal. */
   deviceForKey(jkt: string): DeviceRecord {
-    const device = this.d.storage.getDeviceByJkt(jkt);
+    let device = this.#devicesByJkt.get(jkt);
+    if (!device) {
+      device = this.d.storage.getDeviceByJkt(jkt);
+      if (device) this.#cacheDevice(device);
+    }
     if (!device) throw new BrokerError('unknown-device', 'This device key is not enrolled with this broker.', { reason: 'unknown-device' });
     if (device.revokedAtMs !== null) throw new BrokerError('device-revoked', 'This device was revoked by an administrator.', { reason: 'device-revoked' });
     return device;
+  }
+
+  #cacheDevice(device: DeviceRecord): void {
+    if (this.#devicesByJkt.size >= 100_000) this.#devicesByJkt.clear();
+    this.#devicesByJkt.set(device.jkt, device);
   }
 
   requireDevice(id: string): DeviceRecord {
@@ -195,6 +214,7 @@ export class BrokerCore {
   async revokeDevice(id: string, reason = 'revoked by an administrator'): Promise<DeviceRecord> {
     const before = this.requireDevice(id);
     const device = this.d.storage.revokeDevice(id, this.d.now()) ?? before;
+    this.#devicesByJkt.set(device.jkt, device);
     for (const grantId of this.d.storage.oidc.grantIdsOfJkt(device.jkt)) this.d.storage.oidc.revokeByGrantId(grantId);
     this.d.log.info({ deviceId: id }, 'device revoked');
     await this.#emitSessionRevoked(device, reason);
@@ -226,10 +246,41 @@ export class BrokerCore {
   // ---- posture -------------------------------------------------------------------------------
 
   /**
-   * Verify and record one posture report from `device` (already authenticated by its DPoP
-   * proof). Synchronous from verification to storage, so two reports of one device never race.
+   * Group commit: writes queued during one event-loop turn share one SQLite transaction, and
+   * each caller's promise settles once its write is durable. Under load this turns N commits
+   * into one without delaying a lone request by more than a turn.
    */
-  ingest(device: DeviceRecord, jwt: string): IngestResult {
+  #persist(write: () => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#batch.push({ write, resolve, reject });
+      if (this.#batch.length === 1) setImmediate(() => this.#flush());
+    });
+  }
+
+  #flush(): void {
+    const batch = this.#batch.splice(0);
+    if (batch.length === 0) return;
+    try {
+      this.d.storage.transaction(() => {
+        for (const item of batch) item.write();
+      });
+    } catch (err) {
+      // The in-memory caches may now be ahead of storage: drop them, storage is the truth.
+      this.#devicesByJkt.clear();
+      this.#verdictState.clear();
+      this.d.log.error({ err: err instanceof Error ? err.message : String(err), writes: batch.length }, 'posture write failed');
+      for (const item of batch) item.reject(new BrokerError('storage-failed', 'The broker could not store the report; send it again.', { cause: err }));
+      return;
+    }
+    for (const item of batch) item.resolve();
+  }
+
+  /**
+   * Verify and record one posture report from `device` (already authenticated by its DPoP
+   * proof). Synchronous from verification to the in-memory seq update, so two reports of one
+   * device never race; the promise resolves once the verdict is stored.
+   */
+  async ingest(device: DeviceRecord, jwt: string): Promise<IngestResult> {
     const nowMs = this.d.now();
     const verdict = verifyPostureReport(jwt, {
       deviceKey: device.publicJwk,
@@ -250,7 +301,7 @@ export class BrokerCore {
       this.#answeredNonces.set(nonce, answer.challenge.expiresAt.getTime());
     }
     const policy = this.#currentPolicy();
-    const previous = this.d.storage.getVerdict(device.id);
+    const previous = this.#verdictState.get(device.id) ?? this.d.storage.getVerdictState(device.id);
     const evaluation = evaluatePolicy(postureViewFromReport(claims), policy?.policy ?? EMPTY_POLICY, {
       now: new Date(nowMs),
       ...(previous ? { firstFailedAt: previous.failingSince } : {}),
@@ -270,7 +321,7 @@ export class BrokerCore {
       failingSince: Object.fromEntries(failing.map((r) => [r.ruleId, Date.parse(r.firstFailedAt ?? '') || nowMs])),
       nonce,
     };
-    this.d.storage.transaction(() => {
+    const stored = this.#persist(() => {
       this.d.storage.saveVerdict(record);
       this.d.storage.addHistory({
         deviceId: device.id,
@@ -282,6 +333,10 @@ export class BrokerCore {
         failures: failing.map((r) => ({ ruleId: r.ruleId, check: r.check, severity: r.severity, expected: r.expected, actual: r.actual, inGrace: r.inGrace })),
       });
     });
+    this.#cacheDevice({ ...device, lastSeq: Math.max(device.lastSeq ?? -1, claims.seq) });
+    if (this.#verdictState.size >= 100_000) this.#verdictState.clear();
+    this.#verdictState.set(device.id, { isCompliant: record.isCompliant, failingSince: record.failingSince });
+    await stored;
     const wasCompliant = previous ? previous.isCompliant : true;
     if (wasCompliant !== record.isCompliant) {
       this.d.signals
@@ -319,7 +374,7 @@ export class BrokerCore {
   }
 
   #refuse(device: DeviceRecord, reason: string, detail: string, nowMs: number): never {
-    this.d.storage.addHistory({ deviceId: device.id, atMs: nowMs, outcome: 'refused', seq: null, status: null, reason, failures: [] });
+    this.#persist(() => this.d.storage.addHistory({ deviceId: device.id, atMs: nowMs, outcome: 'refused', seq: null, status: null, reason, failures: [] })).catch(() => undefined);
     this.d.log.warn({ deviceId: device.id, reason }, 'posture report refused');
     throw new BrokerError('report-refused', `The posture report was refused: ${detail}.`, { reason });
   }
@@ -378,9 +433,12 @@ export class BrokerCore {
   }
 
   #currentPolicy(): { version: number; policy: Policy } | undefined {
-    if (this.#policyCache) return this.#policyCache;
+    if (this.#policyCache !== undefined) return this.#policyCache ?? undefined;
     const record = this.d.storage.currentPolicy();
-    if (!record) return undefined;
+    if (!record) {
+      this.#policyCache = null;
+      return undefined;
+    }
     const parsed = parsePolicy(record.document);
     if (!parsed.ok) throw new BrokerError('storage-failed', `The stored policy version ${record.version} is not valid: ${parsed.detail}.`);
     this.#policyCache = { version: record.version, policy: parsed.policy };
@@ -453,6 +511,7 @@ export class BrokerCore {
   }
 
   close(): void {
+    this.#flush();
     for (const waiter of this.#waiters.values()) clearTimeout(waiter.timer);
     this.#waiters.clear();
   }

@@ -94,7 +94,7 @@ export function registerApi(router: Router, deps: ApiDeps): void {
     } else {
       throw new BrokerError('unsupported-media-type', 'Send the report as application/jwt, or as application/json {"report": "…"}.');
     }
-    const result = core.ingest(dev, report);
+    const result = await core.ingest(dev, report);
     sendJson(ctx.res, 200, {
       deviceId: result.deviceId,
       seq: result.seq,

@@ -129,6 +129,7 @@ export class SqliteStorage implements BrokerStorage {
       linkAccount: p('UPDATE devices SET account_id = ? WHERE jkt = ? AND (account_id IS NULL OR account_id <> ?)'),
       devicesOfAccount: p('SELECT * FROM devices WHERE account_id = ?'),
       getVerdict: p('SELECT * FROM verdicts WHERE device_id = ?'),
+      getVerdictState: p('SELECT is_compliant, failing_since FROM verdicts WHERE device_id = ?'),
       upsertVerdict: p(`INSERT INTO verdicts (device_id, status, is_compliant, seq, reported_at, verified_at, policy_version, report_only, claims, evaluation, failing_since, nonce)
         VALUES (@deviceId, @status, @isCompliant, @seq, @reportedAtMs, @verifiedAtMs, @policyVersion, @reportOnly, @claims, @evaluation, @failingSince, @nonce)
         ON CONFLICT (device_id) DO UPDATE SET status = excluded.status, is_compliant = excluded.is_compliant, seq = excluded.seq,
@@ -237,6 +238,11 @@ export class SqliteStorage implements BrokerStorage {
   getVerdict(deviceId: string): VerdictRecord | undefined {
     const row = this.#stmt.getVerdict!.get(deviceId) as Row | undefined;
     return row ? toVerdict(row) : undefined;
+  }
+
+  getVerdictState(deviceId: string): Pick<VerdictRecord, 'isCompliant' | 'failingSince'> | undefined {
+    const row = this.#stmt.getVerdictState!.get(deviceId) as Row | undefined;
+    return row ? { isCompliant: num(row.is_compliant) === 1, failingSince: json<Record<string, number>>(row.failing_since) } : undefined;
   }
 
   saveVerdict(v: VerdictRecord): void {

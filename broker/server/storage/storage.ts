@@ -24,6 +24,8 @@ export interface BrokerStorage {
   devicesOfAccount(accountId: string): DeviceRecord[];
 
   getVerdict(deviceId: string): VerdictRecord | undefined;
+  /** Only what the next evaluation needs (the hot path skips parsing the stored claims). */
+  getVerdictState(deviceId: string): Pick<VerdictRecord, 'isCompliant' | 'failingSince'> | undefined;
   /** Store an accepted report's verdict, the device's new `seq` and a history row, atomically. */
   saveVerdict(verdict: VerdictRecord): void;
   addHistory(entry: NewHistoryEntry): void;
