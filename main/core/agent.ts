@@ -190,8 +190,8 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#started = false;
     this.#monitor?.stop();
     this.#channel?.stop();
-    this.#deliverer?.stop();
     this.#stepUp.cancel();
+    await this.#deliverer?.stop();
     if (this.#refreshTimer !== undefined) this.#clock.clearTimeout(this.#refreshTimer);
     await this.#refreshing?.catch(() => undefined);
     await this.#monitor?.idle();
@@ -557,7 +557,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       } else if (e.code === 'revoked') {
         this.#revoke('The broker no longer accepts this session. Sign in again.');
       } else {
-        this.#setOffline(e.message);
+        this.#setOffline(`The broker cannot be reached to renew the session: ${e.message}`);
         this.#scheduleRefresh(backoffDelayMs(this.#refreshFailures++, { baseMs: 2_000, maxMs: 60_000 }));
       }
       throw e;

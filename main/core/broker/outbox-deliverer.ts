@@ -35,6 +35,7 @@ export class OutboxDeliverer extends EventEmitter<OutboxDelivererEvents> {
   #running = false;
   #draining = false;
   #failures = 0;
+  #inFlight: Promise<void> = Promise.resolve();
 
   constructor(options: OutboxDelivererOptions) {
     super();
@@ -47,10 +48,12 @@ export class OutboxDeliverer extends EventEmitter<OutboxDelivererEvents> {
     this.kick();
   }
 
-  stop(): void {
+  /** Stop; resolves once a send in flight has finished (the outbox can then be closed). */
+  async stop(): Promise<void> {
     this.#running = false;
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
+    await this.#inFlight;
   }
 
   /** Something was queued or the broker is back: try now instead of waiting for the backoff. */
@@ -68,7 +71,13 @@ export class OutboxDeliverer extends EventEmitter<OutboxDelivererEvents> {
     await this.#drain();
   }
 
-  async #drain(): Promise<void> {
+  #drain(): Promise<void> {
+    if (this.#draining) return this.#inFlight;
+    this.#inFlight = this.#drainLoop();
+    return this.#inFlight;
+  }
+
+  async #drainLoop(): Promise<void> {
     if (this.#draining) return;
     this.#draining = true;
     try {
@@ -85,6 +94,7 @@ export class OutboxDeliverer extends EventEmitter<OutboxDelivererEvents> {
         } catch (err) {
           result = { kind: 'retry', reason: err instanceof Error ? err.message.slice(0, 200) : 'send failed' };
         }
+        if (!this.#running) return; // stopped while sending: the item stays queued for next time
         if (result.kind === 'delivered') {
           this.#o.outbox.ack(item.id);
           this.#failures = 0;

@@ -45,7 +45,7 @@ describe('OutboxDeliverer (fake clock)', () => {
     await vi.advanceTimersByTimeAsync(8_000);
     expect(delivered).toEqual(['a', 'b', 'c']);
     expect(outbox.stats().pending).toBe(0);
-    deliverer.stop();
+    await deliverer.stop();
     outbox.close();
   });
 
