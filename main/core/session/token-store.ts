@@ -30,14 +30,18 @@ function keychainError(action: string, err: unknown): SessionError {
  */
 export class KeychainTokenStore implements TokenStore {
   readonly #account: string;
+  readonly #service: string;
 
-  constructor(account: string) {
+  constructor(account: string, options: { service?: string } = {}) {
     this.#account = `tokens:${account}`;
+    this.#service = options.service ?? SERVICE;
   }
 
   async #entry() {
     const { AsyncEntry } = await import('@napi-rs/keyring');
-    return new AsyncEntry(SERVICE, this.#account);
+    // Pin Linux to the Secret Service: left to itself the crate may fall back to the kernel
+    // keyring (keyutils), which forgets everything at logout.
+    return new AsyncEntry(this.#service, this.#account, { linux: { store: 'secret-service' } });
   }
 
   async load(): Promise<TokenSet | undefined> {
