@@ -47,8 +47,8 @@ export interface PostureMonitorEvents {
   error: [err: Error];
 }
 
-/** Checks left out of the 60 s safety net by default (they are watched, and re-run every 15 min). */
-export const DEFAULT_HEAVY_CHECKS: readonly string[] = ['os-updates'];
+/** Checks left out of the 60 s safety net by default: each runs package-manager commands for up to seconds, and the files they read (apt lists, apt.conf.d, dpkg status) are watched; they re-run every 15 min. */
+export const DEFAULT_HEAVY_CHECKS: readonly string[] = ['os-updates', 'auto-update'];
 
 function fingerprint(check: PostureSnapshot['checks'][number]): string {
   return `${check.status}|${JSON.stringify(check.observed)}`;
