@@ -1,20 +1,25 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { BrokerInfo } from '../shared/ipc-contract.js';
 import { EXIT, type CliIO } from './io.js';
-import { RENDERER_DIST, ensureRendererBuilt, parsePort, startWebUi, untilSignal } from './ui.js';
+import { createLogger, type Logger } from '../core/log.js';
+import { RENDERER_DIST, chooseBackend, ensureRendererBuilt, parseBackend, parsePort, startWebUi, untilSignal } from './ui.js';
 
-const HELP = `Usage: ward start [--headless] [--port N] [--config FILE]
+const HELP = `Usage: ward start [--headless] [--backend agent|posture] [--port N] [--embedded-broker]
 
 Starts Ward: the tray app when Electron can run here, otherwise the agent with its local web UI
 (the address is printed; it holds a one-time token).
 
-  --headless     skip the tray app even when Electron is available
-  --port N       web UI port (default: a random free port)
-  --config FILE  posture settings as JSON (see \`ward posture --help\`)
+  --headless          skip the tray app even when Electron is available
+  --backend KIND      agent (default): enrollment, sign-in, step-up, reports;
+                      posture: the posture checks alone
+  --port N            web UI port (default: a random free port)
+  --embedded-broker   also run the reference broker in this process (data and config where
+                      \`ward-broker\` keeps them, default 127.0.0.1:8443), for demos and trials
 `;
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -41,12 +46,28 @@ export function findElectron(root = ROOT): ElectronProbe {
 }
 
 /**
- * THE HOOK for the embedded reference broker (issue 4): once `broker/server` exports a
- * `createBroker` that listens on 127.0.0.1, start it here and return what the UI shows.
- * Until then `ward start` runs without a broker and says so.
+ * The reference broker in-process (what \`ward-broker serve\` runs), sharing its data directory so
+ * \`ward-broker token create\` and \`ward-broker users add\` administer it.
  */
-export async function startEmbeddedBroker(): Promise<{ info: BrokerInfo; close: () => Promise<void> } | undefined> {
-  return undefined;
+export async function startEmbeddedBroker(io: CliIO, log: Logger): Promise<{ info: BrokerInfo; close: () => Promise<void> }> {
+  const [{ createBroker }, { loadConfigFile }] = await Promise.all([import('../../broker/server/broker.js'), import('../../broker/server/config.js')]);
+  const data = resolve(io.env.WARD_BROKER_DATA ?? join(io.env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share'), 'ward-broker'));
+  mkdirSync(data, { recursive: true });
+  const configFile = join(data, 'config.json');
+  if (!existsSync(configFile)) {
+    writeFileSync(configFile, `${JSON.stringify({ listen: { host: '127.0.0.1', port: 8443 }, users: [] }, null, 2)}\n`, { mode: 0o600 });
+  }
+  const broker = await createBroker({ dataDir: data, config: loadConfigFile(configFile), configFile, logger: log });
+  io.stdout(
+    [
+      `Embedded broker on ${broker.url} (data: ${data})`,
+      ...(broker.bootstrapAdminToken ? [`  first admin credential written to ${join(data, 'admin-token')} (keep it secret)`] : []),
+      '  add a user:       ward-broker users add NAME',
+      `  enroll a device:  ward-broker token create  →  ward enroll --broker ${broker.url} --token TOKEN`,
+      '',
+    ].join('\n'),
+  );
+  return { info: { url: broker.url, name: 'Embedded reference broker', source: 'embedded' }, close: () => broker.close() };
 }
 
 async function runElectron(binary: string, io: CliIO): Promise<number> {
@@ -62,8 +83,9 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       args,
       options: {
         headless: { type: 'boolean', default: false },
+        backend: { type: 'string' },
         port: { type: 'string' },
-        config: { type: 'string' },
+        'embedded-broker': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -78,6 +100,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     return EXIT.ok;
   }
   const port = parsePort(values.port);
+  const kind = parseBackend(values.backend);
   if (!values.headless) {
     const electron = findElectron();
     if (electron.isAvailable && existsSync(ELECTRON_MAIN)) return runElectron(electron.binary, io);
@@ -85,16 +108,13 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     io.stderr(`The tray app cannot start here: ${why}. Running the agent with its local web UI instead.\n`);
   }
   await ensureRendererBuilt(RENDERER_DIST, io);
-  const broker = await startEmbeddedBroker();
-  const ui = await startWebUi({
-    broker: broker?.info ?? null,
-    ...(port !== undefined ? { port } : {}),
-    ...(values.config ? { configFile: values.config } : {}),
-  });
+  const log = createLogger({ level: 'warn' });
+  const broker = values['embedded-broker'] ? await startEmbeddedBroker(io, log) : undefined;
+  const backend = await chooseBackend(kind, io, log);
+  const ui = await startWebUi({ log, broker: broker?.info ?? null, ...(backend ? { backend } : {}), ...(port !== undefined ? { port } : {}) });
   io.stdout(
     [
-      'Ward agent is running (headless).',
-      broker ? `  Broker: ${broker.info.url}` : '  Broker: none configured (posture only; the embedded broker is not wired in yet).',
+      `Ward ${backend ? 'agent' : 'posture checks'} running (headless).`,
       '  Open this link once (it holds a one-time token):',
       `  ${ui.server.url}`,
       '  Press Ctrl+C to stop.',

@@ -5,22 +5,25 @@ import type * as Vite from 'vite';
 import { WardError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { createDefaultBackend } from '../core/ui-server/default-backend.js';
+import { shellHandlers } from '../core/ui-server/shell-handlers.js';
 import type { PostureBackend } from '../core/ui-server/posture-backend.js';
 import { startUiServer, type UiServer } from '../core/ui-server/ui-server.js';
-import type { AgentBackend, BrokerInfo } from '../shared/ipc-contract.js';
+import type { AboutInfo, AgentBackend, BrokerInfo } from '../shared/ipc-contract.js';
 import { EXIT, type CliIO } from './io.js';
 import { loadPostureConfig } from './posture.js';
 
-const HELP = `Usage: ward ui [--port N] [--config FILE] [--demo-step-up SECONDS]
+const HELP = `Usage: ward ui [--backend agent|posture] [--port N] [--config FILE] [--demo-step-up SECONDS]
 
 Serves Ward's window as a local web page on 127.0.0.1 and prints its address. The address holds a
 one-time token: the first browser to open it gets a session cookie, the token is then void.
 Press Ctrl+C to stop.
 
+  --backend agent         serve the agent: enrollment, sign-in, step-up, reports (default)
+  --backend posture       serve the posture checks alone (no identity, no broker)
   --port N                listen on port N (default: a random free port)
-  --config FILE           posture settings (required/forbidden apps, files, certificates) as JSON;
-                          re-read on every recheck
-  --demo-step-up SECONDS  show a step-up prompt after SECONDS (to see the prompt without a broker)
+  --config FILE           posture backend: posture settings (required/forbidden apps, files,
+                          certificates) as JSON, re-read on every recheck
+  --demo-step-up SECONDS  posture backend: show a step-up prompt after SECONDS
 `;
 
 /** Where `npm run build` puts the renderer. */
@@ -32,8 +35,8 @@ export interface WebUiOptions {
   readonly broker?: BrokerInfo | null;
   readonly staticDir?: string;
   readonly log?: Logger;
-  /** Serve this backend instead of the default one (tests, the real agent). */
-  readonly backend?: AgentBackend;
+  /** Serve this backend instead of the posture-only one (the agent, tests). */
+  readonly backend?: { readonly backend: AgentBackend; close(): Promise<void> };
 }
 
 export interface WebUi {
@@ -42,6 +45,18 @@ export interface WebUi {
   /** Present when the posture-only backend serves (it can raise a step-up prompt on demand). */
   readonly postureBackend: PostureBackend | undefined;
   close(): Promise<void>;
+}
+
+/**
+ * The real agent (what `ward daemon` runs: managed config, identity, keychain tokens) as the UI's
+ * backend. UI settings live next to its state.
+ */
+export async function startAgentBackend(io: CliIO, log: Logger, shell: AboutInfo['shell'] = 'web'): Promise<{ backend: AgentBackend; close(): Promise<void> }> {
+  const { createRuntime } = await import('./daemon.js');
+  const runtime = await createRuntime(io, { log });
+  await runtime.agent.start();
+  const extra = shellHandlers({ shell, platform: runtime.host.platform, settingsFile: join(runtime.stateDir, 'ui-settings.json'), log });
+  return { backend: runtime.agent.backend(extra), close: () => runtime.close() };
 }
 
 /** Build the renderer once if this checkout has never been built (vite is a dev dependency). */
@@ -64,30 +79,31 @@ export async function ensureRendererBuilt(dir: string, io: CliIO): Promise<void>
 export async function startWebUi(options: WebUiOptions = {}): Promise<WebUi> {
   const log = options.log ?? createLogger({ level: 'warn' });
   let postureBackend: PostureBackend | undefined;
-  let backend = options.backend;
-  if (!backend) {
-    postureBackend = createDefaultBackend({
+  let serving = options.backend;
+  if (!serving) {
+    const posture = createDefaultBackend({
       shell: 'web',
       broker: options.broker ?? null,
       log,
       ...(options.configFile ? { loadConfig: () => loadPostureConfig(options.configFile) } : {}),
     });
-    backend = postureBackend;
+    postureBackend = posture;
+    serving = { backend: posture, close: () => posture.close() };
   }
+  const { backend, close } = serving;
   const server = await startUiServer({
     backend,
     staticDir: options.staticDir ?? RENDERER_DIST,
     log,
     ...(options.port !== undefined ? { port: options.port } : {}),
   });
-  const serving = backend;
   return {
     server,
-    backend: serving,
+    backend,
     postureBackend,
     close: async () => {
       await server.close();
-      await serving.close();
+      await close();
     },
   };
 }
@@ -126,12 +142,31 @@ export function scheduleDemoStepUp(ui: WebUi, seconds: number | undefined): void
   }, seconds * 1000).unref();
 }
 
+export type BackendKind = 'agent' | 'posture';
+
+export function parseBackend(value: string | undefined): BackendKind {
+  if (value === undefined || value === 'agent' || value === 'posture') return value ?? 'agent';
+  throw new WardError('usage', '--backend is agent or posture');
+}
+
+/** Start the chosen backend; the agent falls back to posture-only with the reason said out loud. */
+export async function chooseBackend(kind: BackendKind, io: CliIO, log: Logger): Promise<WebUiOptions['backend']> {
+  if (kind === 'posture') return undefined;
+  try {
+    return await startAgentBackend(io, log);
+  } catch (err) {
+    io.stderr(`The agent could not start (${err instanceof Error ? err.message : String(err)}); showing posture checks only.\n`);
+    return undefined;
+  }
+}
+
 export async function run(args: string[], io: CliIO): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
       args,
       options: {
+        backend: { type: 'string' },
         port: { type: 'string' },
         config: { type: 'string' },
         'demo-step-up': { type: 'string' },
@@ -153,9 +188,16 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     io.stderr('ward ui: --demo-step-up takes a number of seconds from 0 to 3600\n');
     return EXIT.usage;
   }
+  const kind = parseBackend(values.backend);
+  if (kind === 'agent' && (values.config || demo !== undefined)) {
+    io.stderr('ward ui: --config and --demo-step-up need --backend posture (the agent reads managed config)\n');
+    return EXIT.usage;
+  }
   const port = parsePort(values.port);
   await ensureRendererBuilt(RENDERER_DIST, io);
-  const ui = await startWebUi({ ...(port !== undefined ? { port } : {}), ...(values.config ? { configFile: values.config } : {}) });
+  const log = createLogger({ level: 'warn' });
+  const backend = await chooseBackend(kind, io, log);
+  const ui = await startWebUi({ log, ...(backend ? { backend } : {}), ...(port !== undefined ? { port } : {}), ...(values.config ? { configFile: values.config } : {}) });
   scheduleDemoStepUp(ui, demo);
   io.stdout(`Ward is running. Open this link once (it holds a one-time token):\n  ${ui.server.url}\n`);
   await untilSignal();

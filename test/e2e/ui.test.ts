@@ -138,9 +138,14 @@ describe('web UI in Chromium', () => {
   });
 });
 
-describe('`ward ui` as a process', () => {
-  it('prints a one-time link that serves the UI, and stops on SIGTERM', async () => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'ward.mjs'), 'ui'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+describe('`ward start` (npm start) as a process', () => {
+  it('falls back from Electron to the agent with its web UI, prints a one-time link, stops on SIGTERM', async () => {
+    // A throw-away HOME and XDG dirs: the agent must not touch the real user's state.
+    const home = await mkdtemp(join(tmpdir(), 'ward-start-'));
+    const env = { ...process.env, HOME: home, XDG_DATA_HOME: join(home, 'data'), XDG_CONFIG_HOME: join(home, 'config'), XDG_STATE_HOME: join(home, 'state') };
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'ward.mjs'), 'start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     try {
       const url = await new Promise<string>((resolve, reject) => {
         let out = '';
@@ -149,20 +154,25 @@ describe('`ward ui` as a process', () => {
           const m = /http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]+/.exec(out);
           if (m) resolve(m[0]);
         });
-        child.once('exit', (code) => reject(new Error(`ward ui exited with ${code}`)));
+        child.once('exit', (code) => reject(new Error(`ward start exited with ${code}: ${stderr}`)));
       });
+      expect(stderr).toContain('The tray app cannot start here');
       const first = await fetch(url, { redirect: 'manual' });
       expect(first.status).toBe(303);
       const cookie = first.headers.get('set-cookie') ?? '';
       expect(cookie).toMatch(/HttpOnly; SameSite=Strict/);
-      const page = await fetch(new URL('/', url), { headers: { cookie: cookie.split(';')[0] ?? '' } });
+      const origin = new URL(url).origin;
+      const headers = { cookie: cookie.split(';')[0] ?? '' };
+      const page = await fetch(new URL('/', url), { headers });
       expect(page.status).toBe(200);
       expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
-      expect(await page.text()).toContain('<div id="root">');
+      const status = await fetch(`${origin}/api/session.status`, { method: 'POST', headers: { ...headers, origin, 'content-type': 'application/json' }, body: '{}' });
+      expect(await status.json()).toMatchObject({ ok: true, value: { state: 'unenrolled', reason: expect.stringContaining('ward enroll') } });
     } finally {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
+      await rm(home, { recursive: true, force: true });
     }
   });
 });

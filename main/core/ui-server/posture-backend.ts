@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
 import { WardError } from '../errors.js';
 import type { Host } from '../exec/host.js';
 import type { Logger } from '../log.js';
@@ -9,8 +8,8 @@ import { recheck, takeSnapshot } from '../posture/engine.js';
 import { ALL_CHECKS } from '../posture/registry.js';
 import type { PostureSnapshot } from '../posture/snapshot.js';
 import { AGENT_VERSION } from '../version.js';
+import { shellHandlers } from './shell-handlers.js';
 import {
-  SettingsSchema,
   type AboutInfo,
   type AgentBackend,
   type AgentState,
@@ -23,8 +22,6 @@ import {
   type RequestOf,
   type ResponseOf,
   type SessionStatus,
-  type Settings,
-  type SettingsPatch,
   type StepUpRequest,
   type StepUpResult,
 } from '../../shared/ipc-contract.js';
@@ -41,25 +38,20 @@ export interface PostureBackendOptions {
   readonly log?: Logger;
 }
 
-const DEFAULT_SETTINGS: Settings = { launchAtLogin: false, notifications: { stepUp: true, complianceChanges: true } };
-
 /**
  * An `AgentBackend` served by the posture engine alone: snapshots, rechecks, settings and a
- * step-up prompt driven by `requestStepUp` (what the broker's RFC 9470 challenge will drive once
- * the agent of issue 5 lands). It cannot sign in: `session.signIn` says so in words.
- *
- * It is the web UI's and the tray's backend until `main/core/agent.ts` exists; swap it in
- * `createDefaultBackend` (main/core/ui-server/default-backend.ts).
+ * step-up prompt driven by `requestStepUp` (in the agent, the broker's RFC 9470 challenge drives
+ * it). It cannot sign in: `session.signIn` says so in words. `ward ui --backend posture` and the
+ * tests use it; `ward start` serves the real agent (`Agent.backend`, main/core/agent.ts).
  */
 export class PostureBackend implements AgentBackend {
   readonly #options: PostureBackendOptions;
   readonly #listeners = new Set<(message: PushMessage) => void>();
   readonly #now: () => Date;
+  readonly #handlers: ChannelHandlers;
   readonly #log: Logger;
   #snapshot: PostureSnapshot | null = null;
   #running: Promise<PostureSnapshot> | null = null;
-  #settings: Settings = DEFAULT_SETTINGS;
-  #settingsLoaded = false;
   #pendingStepUp: { request: StepUpRequest; timer: NodeJS.Timeout } | null = null;
   #state: AgentState = 'unenrolled';
   #closed = false;
@@ -68,48 +60,49 @@ export class PostureBackend implements AgentBackend {
     this.#options = options;
     this.#now = options.now ?? (() => new Date());
     this.#log = (options.log ?? silentLogger()).child({ mod: 'posture-backend' });
+    this.#handlers = this.#createHandlers();
   }
 
-  readonly #handlers: ChannelHandlers = {
-    'posture.snapshot': async () => {
-      if (!this.#snapshot) await (this.#running ?? this.#run());
-      return this.#view();
-    },
-    'posture.recheck': async (request) => {
-      await this.#run(request.checkIds);
-      return this.#view();
-    },
-    'session.status': async () => this.#status(),
-    'session.signIn': async () => {
-      throw new WardError(
-        'sign-in-unavailable',
-        this.#options.broker
-          ? `Signing in to ${this.#options.broker.name ?? this.#options.broker.url} is not available in this build of Ward yet.`
-          : 'No access broker is configured, so there is nothing to sign in to.',
-        { hint: 'Posture checks still run and can be rechecked here. Ask IT for a managed configuration that names your broker.' },
-      );
-    },
-    'session.signOut': async () => this.#status(),
-    'session.stepUp': async (decision) => this.#decide(decision.id, decision.decision === 'accept' ? 'accepted' : 'declined'),
-    'identity.info': async () => ({
-      isEnrolled: false,
-      deviceId: null,
-      keyStore: { kind: 'none' },
-      assurance: 'none',
-      keyThumbprint: null,
-      enrolledAt: null,
-      ...(this.#snapshot ? { hostname: this.#snapshot.device.hostname } : {}),
-    }),
-    'settings.get': async () => ({ values: await this.#loadSettings(), isLaunchAtLoginSupported: false }),
-    'settings.set': async (patch) => ({ values: await this.#saveSettings(patch), isLaunchAtLoginSupported: false }),
-    'app.about': async () => ({
-      name: 'Ward',
-      version: AGENT_VERSION,
-      platform: this.#options.host.platform,
-      shell: this.#options.shell ?? 'web',
-      update: { state: 'unsupported', message: 'Updates come with the installer; this copy runs from source.' },
-    }),
-  };
+  #createHandlers(): ChannelHandlers {
+    return {
+      'posture.snapshot': async () => {
+        if (!this.#snapshot) await (this.#running ?? this.#run());
+        return this.#view();
+      },
+      'posture.recheck': async (request) => {
+        await this.#run(request.checkIds);
+        return this.#view();
+      },
+      'session.status': async () => this.#status(),
+      'session.signIn': async () => {
+        const broker = this.#options.broker;
+        throw broker
+          ? new WardError('sign-in-unavailable', `This window runs Ward's posture checks without the agent, so it cannot sign in to ${broker.name ?? broker.url}.`, {
+              hint: 'Run `ward start` (the agent with this window), or `ward login` in a terminal.',
+            })
+          : new WardError('no-broker', 'No access broker is configured, so there is nothing to sign in to.', {
+              hint: 'Posture checks still run and can be rechecked here. Ask IT for a managed configuration that names your broker, or enroll with `ward enroll --broker URL`.',
+            });
+      },
+      'session.signOut': async () => this.#status(),
+      'session.stepUp': async (decision) => this.#decide(decision.id, decision.decision === 'accept' ? 'accepted' : 'declined'),
+      'identity.info': async () => ({
+        isEnrolled: false,
+        deviceId: null,
+        keyStore: { kind: 'none' },
+        assurance: 'none',
+        keyThumbprint: null,
+        enrolledAt: null,
+        ...(this.#snapshot ? { hostname: this.#snapshot.device.hostname } : {}),
+      }),
+      ...shellHandlers({
+        shell: this.#options.shell ?? 'web',
+        platform: this.#options.host.platform,
+        ...(this.#options.settingsFile ? { settingsFile: this.#options.settingsFile } : {}),
+        ...(this.#options.log ? { log: this.#options.log } : {}),
+      }),
+    };
+  }
 
   handle<C extends Channel>(channel: C, request: RequestOf<C>): Promise<ResponseOf<C>> {
     return (this.#handlers[channel] as unknown as (r: RequestOf<C>) => Promise<ResponseOf<C>>)(request);
@@ -232,28 +225,5 @@ export class PostureBackend implements AgentBackend {
         this.#log.warn({ err, event: message.event }, 'a push listener threw');
       }
     }
-  }
-
-  async #loadSettings(): Promise<Settings> {
-    if (this.#settingsLoaded || !this.#options.settingsFile) return this.#settings;
-    this.#settingsLoaded = true;
-    try {
-      const parsed = SettingsSchema.safeParse(JSON.parse(await readFile(this.#options.settingsFile, 'utf8')));
-      if (parsed.success) this.#settings = parsed.data;
-      else this.#log.warn({ file: this.#options.settingsFile }, 'settings file is invalid; using defaults');
-    } catch {
-      // No settings file yet: defaults.
-    }
-    return this.#settings;
-  }
-
-  async #saveSettings(patch: SettingsPatch): Promise<Settings> {
-    const current = await this.#loadSettings();
-    this.#settings = {
-      launchAtLogin: patch.launchAtLogin ?? current.launchAtLogin,
-      notifications: { ...current.notifications, ...patch.notifications },
-    };
-    if (this.#options.settingsFile) await writeFile(this.#options.settingsFile, `${JSON.stringify(this.#settings, null, 2)}\n`, { mode: 0o600 });
-    return this.#settings;
   }
 }

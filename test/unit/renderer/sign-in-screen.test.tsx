@@ -17,8 +17,8 @@ describe('Sign in / enroll screen', () => {
     expect(screen.getByText('Not enrolled')).toBeInTheDocument();
     await userEvent.click(screen.getByRole('button', { name: 'Sign in' }));
     const alert = await screen.findByRole('alert');
-    expect(alert).toHaveTextContent('Signing in to Example Access is not available in this build of Ward yet.');
-    expect(alert).toHaveTextContent('Ask IT for a managed configuration');
+    expect(alert).toHaveTextContent("This window runs Ward's posture checks without the agent, so it cannot sign in to Example Access.");
+    expect(alert).toHaveTextContent('Run `ward start`');
     await backend.close();
   });
 

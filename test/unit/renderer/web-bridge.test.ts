@@ -47,7 +47,7 @@ describe('web bridge against the real UI server', () => {
     await expect(api.settings.set({ launchAtLogin: 'yes' } as never)).rejects.toMatchObject({ code: 'invalid-request' });
     const refused = await api.session.signIn().catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(BridgeError);
-    expect(refused).toMatchObject({ code: 'sign-in-unavailable', hint: expect.stringContaining('Ask IT') });
+    expect(refused).toMatchObject({ code: 'no-broker', hint: expect.stringContaining('Ask IT') });
   });
 
   it('reports an unreachable agent in words', async () => {

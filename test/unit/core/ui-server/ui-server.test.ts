@@ -117,7 +117,7 @@ describe('local web UI server', () => {
     expect(parsed.value.snapshot.device.os.platform).toBe('win32');
     const refused = await api('session.signIn', '{}');
     expect(refused.status).toBe(409);
-    expect(JSON.parse(refused.body)).toMatchObject({ ok: false, error: { code: 'sign-in-unavailable' } });
+    expect(JSON.parse(refused.body)).toMatchObject({ ok: false, error: { code: 'no-broker' } });
   });
 
   it('never serves files outside the build', async () => {
