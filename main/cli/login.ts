@@ -1,10 +1,6 @@
-import { parseArgs } from 'node:util';
-import { defaultStateDir } from '../core/identity/state-dir.js';
-import { LocalApiClient } from '../core/local-api/local-api-client.js';
-import { currentPlatform } from '../core/platform.js';
 import type { SignInProgress } from '../shared/ipc-contract.js';
-import { createRuntime } from './daemon.js';
 import { EXIT, type CliIO } from './io.js';
+import { connectDaemon, createRuntime, parseCommandArgs } from './session-runtime.js';
 
 const HELP = `Usage: ward login [--device]
 
@@ -22,20 +18,10 @@ function progressLine(p: SignInProgress): string | undefined {
 
 /** `ward login`: through the running daemon when there is one, else in this process. */
 export async function run(args: string[], io: CliIO): Promise<number> {
-  let values: { device?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({ args, options: { device: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
-  } catch (err) {
-    io.stderr(`${err instanceof Error ? err.message : String(err)}\n${HELP}`);
-    return EXIT.usage;
-  }
-  if (values.help) {
-    io.stdout(HELP);
-    return EXIT.ok;
-  }
-  const method = values.device ? 'device' : 'browser';
-  const platform = currentPlatform();
-  const daemon = platform ? await LocalApiClient.connect(defaultStateDir(platform, (n) => io.env[n])) : undefined;
+  const parsed = parseCommandArgs(args, io, { device: { type: 'boolean' } }, HELP);
+  if ('exit' in parsed) return parsed.exit;
+  const method = parsed.values.device ? 'device' : 'browser';
+  const daemon = await connectDaemon(io);
   if (daemon) {
     await daemon.call('session.signIn', { method });
     let said = '';

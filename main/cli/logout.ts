@@ -1,8 +1,5 @@
-import { defaultStateDir } from '../core/identity/state-dir.js';
-import { LocalApiClient } from '../core/local-api/local-api-client.js';
-import { currentPlatform } from '../core/platform.js';
-import { createRuntime } from './daemon.js';
 import { EXIT, type CliIO } from './io.js';
+import { connectDaemon, createRuntime } from './session-runtime.js';
 
 /** `ward logout`: revoke the refresh token at the broker (best effort) and wipe the keychain entry. */
 export async function run(args: string[], io: CliIO): Promise<number> {
@@ -10,8 +7,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     io.stdout('Usage: ward logout\n\nSigns out: revokes the session at the broker when it is reachable and deletes the tokens from the OS keychain.\n');
     return EXIT.ok;
   }
-  const platform = currentPlatform();
-  const daemon = platform ? await LocalApiClient.connect(defaultStateDir(platform, (n) => io.env[n])) : undefined;
+  const daemon = await connectDaemon(io);
   if (daemon) {
     const status = await daemon.call('session.signOut', {});
     io.stdout(`Signed out. State: ${status.state}\n`);

@@ -1,10 +1,6 @@
-import { parseArgs } from 'node:util';
-import { defaultStateDir } from '../core/identity/state-dir.js';
-import { LocalApiClient } from '../core/local-api/local-api-client.js';
-import { currentPlatform } from '../core/platform.js';
 import type { AgentState, PostureView, SessionStatus } from '../shared/ipc-contract.js';
-import { createRuntime } from './daemon.js';
 import { EXIT, type CliIO } from './io.js';
+import { connectDaemon, createRuntime, parseCommandArgs } from './session-runtime.js';
 
 const HELP = `Usage: ward status [--json]
 
@@ -31,19 +27,10 @@ function render(status: SessionStatus, posture: PostureView | undefined, daemon:
 }
 
 export async function run(args: string[], io: CliIO): Promise<number> {
-  let values: { json?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({ args, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
-  } catch (err) {
-    io.stderr(`${err instanceof Error ? err.message : String(err)}\n${HELP}`);
-    return EXIT.usage;
-  }
-  if (values.help) {
-    io.stdout(HELP);
-    return EXIT.ok;
-  }
-  const platform = currentPlatform();
-  const daemon = platform ? await LocalApiClient.connect(defaultStateDir(platform, (n) => io.env[n])) : undefined;
+  const parsed = parseCommandArgs(args, io, { json: { type: 'boolean' } }, HELP);
+  if ('exit' in parsed) return parsed.exit;
+  const { values } = parsed;
+  const daemon = await connectDaemon(io);
   let status: SessionStatus;
   let posture: PostureView | undefined;
   if (daemon) {

@@ -269,34 +269,28 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   // ───────────────────────────── state ─────────────────────────────
 
+  /** The state rules in order: the first that holds names the state and why. */
+  #rules(): ReadonlyArray<readonly [holds: boolean, state: AgentState, reason: () => string]> {
+    const verdict = this.#verdict;
+    return [
+      [!this.#identity, 'unenrolled', () => 'This device is not enrolled: run `ward enroll`.'],
+      [this.#revoked !== undefined, 'revoked', () => this.#revoked ?? ''],
+      [!this.#tokens, 'enrolled', () => 'Enrolled; sign in to get access.'],
+      [this.#stepUp.pending !== undefined, 'step-up-required', () => this.#stepUp.pending?.reason ?? ''],
+      [this.#offline !== undefined, 'offline', () => this.#offline ?? ''],
+      [!verdict, 'signed-in', () => 'Signed in; waiting for the broker to judge this device.'],
+      [verdict?.compliant === true, 'compliant', () => 'The broker says this device meets the policy.'],
+      [
+        true,
+        'non-compliant',
+        () => (verdict && verdict.reasons.length > 0 ? `The broker refused access: ${verdict.reasons.join('; ')}` : 'The broker says this device does not meet the policy.'),
+      ],
+    ];
+  }
+
   #derive(): void {
-    let state: AgentState;
-    let reason: string | undefined;
-    if (!this.#identity) {
-      state = 'unenrolled';
-      reason = 'This device is not enrolled: run `ward enroll`.';
-    } else if (this.#revoked) {
-      state = 'revoked';
-      reason = this.#revoked;
-    } else if (!this.#tokens) {
-      state = 'enrolled';
-      reason = 'Enrolled; sign in to get access.';
-    } else if (this.#stepUp.pending) {
-      state = 'step-up-required';
-      reason = this.#stepUp.pending.reason;
-    } else if (this.#offline) {
-      state = 'offline';
-      reason = this.#offline;
-    } else if (!this.#verdict) {
-      state = 'signed-in';
-      reason = 'Signed in; waiting for the broker to judge this device.';
-    } else if (this.#verdict.compliant) {
-      state = 'compliant';
-      reason = 'The broker says this device meets the policy.';
-    } else {
-      state = 'non-compliant';
-      reason = this.#verdict.reasons.length > 0 ? `The broker refused access: ${this.#verdict.reasons.join('; ')}` : 'The broker says this device does not meet the policy.';
-    }
+    const [, state, why] = this.#rules().find(([holds]) => holds)!;
+    const reason = why();
     if (state === this.#state && reason === this.#reason) return;
     const previous = this.#state;
     this.#state = state;

@@ -1,0 +1,104 @@
+import { join } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { Agent } from '../core/agent.js';
+import { Outbox } from '../core/broker/outbox.js';
+import { loadConfig } from '../core/config/resolve.js';
+import type { WardConfig } from '../core/config/schema.js';
+import { defaultConfigLocations } from '../core/config/sources.js';
+import type { Host } from '../core/exec/host.js';
+import { openSigner } from '../core/identity/device-signer.js';
+import { IdentityFile } from '../core/identity/identity-record.js';
+import { openKeyStore } from '../core/identity/select-key-store.js';
+import { defaultStateDir } from '../core/identity/state-dir.js';
+import { LocalApiClient } from '../core/local-api/local-api-client.js';
+import { silentLogger, type Logger } from '../core/log.js';
+import { currentPlatform } from '../core/platform.js';
+import { KeychainTokenStore, MemoryTokenStore, type TokenStore } from '../core/session/token-store.js';
+import { identityEnvironment } from './identity.js';
+import { EXIT, type CliIO } from './io.js';
+
+/**
+ * What `ward login | logout | status | daemon` share: the agent of this user and machine, the
+ * running daemon's loopback API, and argument parsing.
+ */
+
+export interface Runtime {
+  readonly agent: Agent;
+  readonly host: Host;
+  readonly stateDir: string;
+  readonly config: WardConfig;
+  readonly outbox: Outbox;
+  close(): Promise<void>;
+}
+
+/** Open the system browser (xdg-open, allow-listed) and always print the URL too. */
+function browserOpener(host: Host, io: CliIO): (url: URL) => Promise<void> {
+  return async (url) => {
+    io.stderr(`Opening your browser to sign in. If it does not open, visit:\n  ${url.href}\n`);
+    if (host.platform === 'linux' && (io.env.DISPLAY || io.env.WAYLAND_DISPLAY)) {
+      await host.run('xdg-open', [url.href], { timeoutMs: 5_000, env: {} }).catch(() => undefined);
+    }
+  };
+}
+
+/** Build the agent of this user and machine from managed config, identity and keychain. */
+export async function createRuntime(io: CliIO, options: { log?: Logger; ephemeralTokens?: boolean } = {}): Promise<Runtime> {
+  const keyEnv = identityEnvironment(io);
+  const { host, stateDir } = keyEnv;
+  const { config } = await loadConfig(host, defaultConfigLocations(host.platform, (n) => io.env[n]));
+  const identity = new IdentityFile(stateDir);
+  const record = await identity.read();
+  const tokenStore: TokenStore = options.ephemeralTokens ? new MemoryTokenStore() : new KeychainTokenStore(record?.brokerUrl ?? 'unenrolled');
+  const outbox = Outbox.open(join(stateDir, 'outbox.db'));
+  const agent = new Agent({
+    host,
+    config,
+    loadIdentity: () => identity.read(),
+    openSigner: (r) => openSigner(openKeyStore(r.keyStore, keyEnv), r.keyAlias),
+    tokenStore,
+    outbox,
+    openBrowser: browserOpener(host, io),
+    log: options.log ?? silentLogger(),
+  });
+  return {
+    agent,
+    host,
+    stateDir,
+    config,
+    outbox,
+    close: async () => {
+      await agent.stop();
+      outbox.close();
+    },
+  };
+}
+
+/** The running `ward daemon` of this user, or undefined when none answers. */
+export async function connectDaemon(io: CliIO): Promise<LocalApiClient | undefined> {
+  const platform = currentPlatform();
+  return platform ? LocalApiClient.connect(defaultStateDir(platform, (n) => io.env[n])) : undefined;
+}
+
+/**
+ * Parse a command's options; `--help` prints `help`. Returns the values, or the exit code to
+ * end with (usage error or help shown).
+ */
+export function parseCommandArgs<O extends NonNullable<ParseArgsConfig['options']>>(
+  args: string[],
+  io: CliIO,
+  options: O,
+  help: string,
+): { values: Record<string, string | boolean | undefined> } | { exit: number } {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } } }) as { values: Record<string, string | boolean | undefined> });
+  } catch (err) {
+    io.stderr(`${err instanceof Error ? err.message : String(err)}\n${help}`);
+    return { exit: EXIT.usage };
+  }
+  if (values.help) {
+    io.stdout(help);
+    return { exit: EXIT.ok };
+  }
+  return { values };
+}
