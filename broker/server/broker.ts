@@ -15,6 +15,7 @@ import { sendError } from './http/http-io.js';
 import { Router } from './http/router.js';
 import { loadOrCreateKeys } from './keys.js';
 import { registerInteractions } from './oidc/interactions.js';
+import { gateRefresh } from './refresh-gate.js';
 import { createOidcProvider } from './oidc/provider.js';
 import { SignalEmitter } from './signals.js';
 import { SqliteStorage } from './storage/sqlite-storage.js';
@@ -174,6 +175,12 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
       try {
         const match = router.match(req.method ?? 'GET', url.pathname);
         if (match === undefined) {
+          if (req.method === 'POST' && url.pathname === '/token') {
+            // Continuous access: a refresh carrying a non-compliant posture report is refused here.
+            const gate = await gateRefresh(req, res, core);
+            if (gate === 'handled') return;
+            (req as IncomingMessage & { body?: Buffer }).body = gate.body;
+          }
           await oidcCallback(req, res);
           return;
         }

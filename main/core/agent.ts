@@ -536,8 +536,10 @@ export class Agent extends EventEmitter<AgentEvents> {
     try {
       const oidc = await this.#oidcClient();
       const snapshot = this.#monitor?.snapshot;
-      const extra: Record<string, string> = snapshot && this.#reporter ? { posture_report: await this.#reporter.sign(snapshot) } : {};
-      const next = await oidc.refresh(tokens, extra);
+      const next =
+        snapshot && this.#reporter
+          ? await this.#reporter.withReport(snapshot, (report) => oidc.refresh(tokens, { posture_report: report }))
+          : await oidc.refresh(tokens, {});
       await this.#o.tokenStore.save(next);
       this.#tokens = next;
       this.#refreshFailures = 0;

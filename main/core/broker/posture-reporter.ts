@@ -63,27 +63,32 @@ export class PostureReporter {
     this.#o = options;
   }
 
-  /** Build a signed report now (for the token refresh and the loopback API). */
+  #build(snapshot: PostureSnapshot, nonce: string | undefined): Promise<string> {
+    return buildPostureReport(snapshot, this.#o.signer, {
+      deviceId: this.#o.deviceId,
+      seq: this.#o.outbox.nextSeq(),
+      now: new Date(this.#o.now()),
+      ...(nonce === undefined ? {} : { nonce }),
+    });
+  }
+
+  /** Build a signed report now (for the loopback API: the page sends it on itself). */
   sign(snapshot: PostureSnapshot, nonce?: string): Promise<string> {
-    return this.#serial(() =>
-      buildPostureReport(snapshot, this.#o.signer, {
-        deviceId: this.#o.deviceId,
-        seq: this.#o.outbox.nextSeq(),
-        now: new Date(this.#o.now()),
-        ...(nonce === undefined ? {} : { nonce }),
-      }),
-    );
+    return this.#serial(() => this.#build(snapshot, nonce));
+  }
+
+  /**
+   * Build a report and use it (the token refresh sends it) inside the queue, so no report with a
+   * higher `seq` reaches the broker before this one.
+   */
+  withReport<T>(snapshot: PostureSnapshot, use: (report: string) => Promise<T>): Promise<T> {
+    return this.#serial(async () => use(await this.#build(snapshot, undefined)));
   }
 
   /** Sign and POST one report; the outbox deliverer calls this for each queued snapshot. */
   send(snapshot: PostureSnapshot, nonce?: string): Promise<DeliveryResult> {
     return this.#serial(async () => {
-      const report = await buildPostureReport(snapshot, this.#o.signer, {
-        deviceId: this.#o.deviceId,
-        seq: this.#o.outbox.nextSeq(),
-        now: new Date(this.#o.now()),
-        ...(nonce === undefined ? {} : { nonce }),
-      });
+      const report = await this.#build(snapshot, nonce);
       let res: Response;
       try {
         res = await this.#o.fetch(new URL('/posture', this.#o.brokerUrl), {

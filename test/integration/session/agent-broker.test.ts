@@ -162,6 +162,22 @@ describe('Agent against the reference broker', () => {
     expect(agent.tokens!.expiresAt).toBeGreaterThanOrEqual(before);
   });
 
+  it('has a refresh refused while the device is non-compliant, with the broker reasons', async () => {
+    const flipped = waitForState('non-compliant');
+    unlinkSync(required);
+    await flipped;
+    const verdicts: Array<{ source: string; reasons: string[] }> = [];
+    agent.on('verdict', (v) => verdicts.push(v));
+    await expect(agent.refresh()).rejects.toMatchObject({ code: 'non-compliant' });
+    expect(agent.state).toBe('non-compliant');
+    expect(verdicts.find((v) => v.source === 'refresh')?.reasons.join(' ')).toContain('required-files');
+    const back = waitForState('compliant');
+    writeFileSync(required, 'on');
+    await back;
+    await agent.refresh(); // compliant again: the broker renews the session
+    expect(agent.state).toBe('compliant');
+  });
+
   it('wipes the tokens and goes revoked on a session-revoked SET from the broker', async () => {
     const revoked = waitForState('revoked');
     await broker.admin.revokeSessions('alice', 'e2e test');
