@@ -85,8 +85,10 @@ export function sendHtml(res: ServerResponse, status: number, html: string, head
     ...SECURITY_HEADERS,
     'content-type': 'text/html; charset=utf-8',
     'content-length': String(Buffer.byteLength(html)),
-    // The interaction pages need no script at all; forms post only to ourselves.
-    'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    // The interaction pages need no script at all; forms post only to ourselves. Browsers apply
+    // form-action to the redirects that follow a submission too, and the last one goes to the
+    // native app's loopback redirect URI (RFC 8252 §7.3, any port): allow exactly that.
+    'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http://127.0.0.1:* http://[::1]:*; frame-ancestors 'none'",
     'x-frame-options': 'DENY',
     ...headers,
   });
