@@ -165,6 +165,8 @@ const ACR_NAMES: Readonly<Record<string, string>> = {
   phrh: 'phishing-resistant hardware key',
   mfa: 'two-factor',
   pwd: 'password',
+  'urn:ward:acr:mfa': 'two-factor',
+  'urn:ward:acr:phr': 'phishing-resistant (passkey or security key)',
 };
 
 function acrName(value: string): string {
@@ -182,6 +184,11 @@ export function formatDuration(seconds: number): string {
 export function formatCountdown(ms: number): string {
   const total = Math.max(0, Math.ceil(ms / 1000));
   return `${Math.floor(total / 60)}:${String(total % 60).padStart(2, '0')}`;
+}
+
+/** Brokers write reasons in lower case ("a different authentication level is required"). */
+export function sentence(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 export function formatTime(iso: string): string {

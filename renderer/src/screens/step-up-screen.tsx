@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
 import type { StepUpRequest, StepUpResult } from '../../../main/shared/ipc-contract.js';
 import { ErrorNotice, Facts, ScreenHeading, toShownError, useApi, type ShownError } from '../api-context.js';
-import { formatCountdown, strings } from '../strings.js';
+import { formatCountdown, sentence, strings } from '../strings.js';
 
 const s = strings.stepUp;
 
@@ -65,7 +65,7 @@ export function StepUpScreen({ request, result, now = Date.now }: StepUpScreenPr
         <div className="card step-up" data-testid="step-up-request">
           <Facts
             rows={[
-              [s.why, request.reason],
+              [s.why, sentence(request.reason)],
               [
                 s.asked,
                 <ul className="plain" key="asked">
