@@ -151,3 +151,56 @@ describe('Agent state machine (fake clock)', () => {
     await agent.stop();
   });
 });
+
+describe('Agent and a broker that replays a challenge', () => {
+  it('answers a challenge once, however often it arrives', async () => {
+    vi.useRealTimers();
+    const { createServer } = await import('node:http');
+    const { decodeJwt } = await import('jose');
+    const nonces: unknown[] = [];
+    let events: import('node:http').ServerResponse | undefined;
+    const server = createServer((req, res) => {
+      if (req.url === '/events') {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        events = res;
+        return;
+      }
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        nonces.push(decodeJwt(body).eat_nonce);
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ deviceId: 'dev-1', seq: 1, decision: 'allow', compliant: true, results: [] }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as import('node:net').AddressInfo).port;
+    const store = new MemoryKeyStore();
+    const identity = { ...(await enrolledIdentity(store)), brokerUrl: `http://127.0.0.1:${port}` };
+    const agent = new Agent({
+      host: new LiveHost('linux'),
+      config: CONFIG_DEFAULTS,
+      loadIdentity: () => Promise.resolve(identity),
+      openSigner: (r) => openSigner(store, r.keyAlias),
+      tokenStore: new MemoryTokenStore(),
+      outbox,
+      checks: [agentVersion],
+      watchTargets: [],
+      networkPollMs: 0,
+    });
+    try {
+      await agent.start();
+      while (!events || nonces.length < 1) await new Promise((r) => setTimeout(r, 5)); // the first, unsolicited report
+      const challenge = 'event: challenge\ndata: {"nonce":"replayed-nonce-0123456789"}\n\n';
+      events.write(challenge);
+      events.write(challenge);
+      events.write('event: challenge\ndata: {"nonce":"fresh-nonce-0123456789ab"}\n\n');
+      while (nonces.length < 3) await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 100)); // room for a wrong second answer to arrive
+      expect(nonces.slice(1)).toEqual(['replayed-nonce-0123456789', 'fresh-nonce-0123456789ab']);
+    } finally {
+      await agent.stop();
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
