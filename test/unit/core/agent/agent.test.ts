@@ -1,4 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -158,7 +160,7 @@ describe('Agent and a broker that replays a challenge', () => {
     const { createServer } = await import('node:http');
     const { decodeJwt } = await import('jose');
     const nonces: unknown[] = [];
-    let events: import('node:http').ServerResponse | undefined;
+    let events: ServerResponse | undefined;
     const server = createServer((req, res) => {
       if (req.url === '/events') {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -173,7 +175,7 @@ describe('Agent and a broker that replays a challenge', () => {
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as import('node:net').AddressInfo).port;
+    const port = (server.address() as AddressInfo).port;
     const store = new MemoryKeyStore();
     const identity = { ...(await enrolledIdentity(store)), brokerUrl: `http://127.0.0.1:${port}` };
     const agent = new Agent({
