@@ -3,6 +3,7 @@ import { WardError } from '../errors.js';
 import type { Host } from '../exec/host.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
+import type { PostureCheck } from '../posture/check.js';
 import type { PostureConfig } from '../posture/config.js';
 import { recheck, takeSnapshot } from '../posture/engine.js';
 import { ALL_CHECKS } from '../posture/registry.js';
@@ -31,6 +32,8 @@ export interface PostureBackendOptions {
   /** Re-read before every snapshot, so a changed managed config applies on the next recheck. */
   readonly loadConfig?: () => Promise<PostureConfig | undefined>;
   readonly broker?: BrokerInfo | null;
+  /** Which checks to run (default: every check). */
+  readonly checks?: readonly PostureCheck[];
   readonly shell?: AboutInfo['shell'];
   /** Where settings persist (JSON); in memory when absent. */
   readonly settingsFile?: string;
@@ -154,7 +157,13 @@ export class PostureBackend implements AgentBackend {
       .catch(() => null)
       .then(async () => {
         const config = await this.#options.loadConfig?.();
-        const options = { host: this.#options.host, agentVersion: AGENT_VERSION, now: this.#now, ...(config ? { config } : {}) };
+        const options = {
+          host: this.#options.host,
+          agentVersion: AGENT_VERSION,
+          now: this.#now,
+          ...(config ? { config } : {}),
+          ...(this.#options.checks ? { checks: this.#options.checks } : {}),
+        };
         const before = this.#snapshot;
         this.#emit({ event: 'posture.changed', payload: this.#view(true) });
         const snapshot = before && checkIds?.length ? await recheck(before, checkIds, options) : await takeSnapshot(options);
@@ -172,7 +181,7 @@ export class PostureBackend implements AgentBackend {
   #view(isChecking = this.#running !== null): PostureView {
     return {
       snapshot: this.#snapshot,
-      expectations: ALL_CHECKS.map((c) => ({ id: c.id, expected: c.description })),
+      expectations: (this.#options.checks ?? ALL_CHECKS).map((c) => ({ id: c.id, expected: c.description })),
       lastReportedAt: null,
       isChecking,
     };

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -8,7 +10,10 @@ import { createShell } from '../../../main/app/shell.js';
 import { trayIconPng } from '../../../main/app/tray-icons.js';
 import { TRAY_STATES, trayStateFor } from '../../../main/app/tray-state.js';
 import { parseBundle } from '../../../main/core/exec/bundle.js';
+import { LiveHost } from '../../../main/core/exec/live-host.js';
 import { ReplayHost } from '../../../main/core/exec/replay-host.js';
+import { requiredFiles } from '../../../main/core/posture/checks/required-files.js';
+import { PostureConfigSchema } from '../../../main/core/posture/config.js';
 import { PostureBackend } from '../../../main/core/ui-server/posture-backend.js';
 import { CHANNEL_NAMES, type AgentBackend, type PowerEvent, type WardApi } from '../../../main/shared/ipc-contract.js';
 import { createFakeElectron, FakeWebContents } from './fake-electron.js';
@@ -184,6 +189,37 @@ describe('Electron shell (injected Electron objects)', () => {
     const answer = await invoker(fake, 'settings.set')(event, { launchAtLogin: true });
     expect(fake.loginItem.openAtLogin).toBe(true);
     expect(answer).toMatchObject({ ok: true, value: { isLaunchAtLoginSupported: true, values: { launchAtLogin: true } } });
+  });
+});
+
+describe('compliance notifications (live posture engine, a real required file)', () => {
+  it('notifies when the device falls out of compliance and again when it is back', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ward-shell-'));
+    const required = join(dir, 'agent.marker');
+    await writeFile(required, 'on');
+    const config = PostureConfigSchema.parse({ requiredFiles: [{ path: required }] });
+    const backend = new PostureBackend({ host: new LiveHost('linux'), checks: [requiredFiles], loadConfig: async () => config });
+    const fake = createFakeElectron();
+    const shell = createShell(fake.electron, { backend, indexHtml: INDEX, preload: '/p.cjs' });
+    await shell.start();
+    // Let the first snapshot land in the tray before changing the machine.
+    expect((await backend.handle('posture.snapshot', {})).snapshot?.checks[0]?.status).toBe('pass');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(shell.trayState()).toBe('signed-out'); // compliant locally, not signed in
+    const recheck = () => fake.tray()?.menu.find((i) => i.label === 'Recheck now')?.click?.();
+    const titles = () => fake.notifications.map((n) => n.options.title);
+
+    await rm(required);
+    recheck();
+    await expect.poll(titles).toEqual(['Your device needs attention']);
+    expect(shell.trayState()).toBe('attention');
+
+    await writeFile(required, 'on');
+    recheck();
+    await expect.poll(titles).toEqual(['Your device needs attention', 'Your device meets policy again']);
+    expect(shell.trayState()).toBe('signed-out');
+    await backend.close();
+    await rm(dir, { recursive: true, force: true });
   });
 });
 
