@@ -40,6 +40,14 @@ async function startedShell(options: { hasLock?: boolean } = {}) {
   return { fake, shell, backend, isRunning, powerEvents };
 }
 
+/** Open the status window; return it and an IPC event as its own main frame would send it. */
+function statusWindow(started: Awaited<ReturnType<typeof startedShell>>) {
+  started.shell.showStatusWindow();
+  const win = started.fake.windows[0];
+  if (!win) throw new Error('no window');
+  return { win, event: { sender: win.webContents, senderFrame: win.webContents.mainFrame } };
+}
+
 type Invoke = (event: unknown, request: unknown) => Promise<{ ok: boolean; value?: unknown; error?: { code: string } }>;
 
 function invoker(fake: ReturnType<typeof createFakeElectron>, channel: string): Invoke {
@@ -57,20 +65,18 @@ describe('Electron shell (injected Electron objects)', () => {
   });
 
   it('registers exactly the contract channels and answers our own window', async () => {
-    const { fake, shell } = await startedShell();
+    const started = await startedShell();
+    const { fake } = started;
     expect([...fake.handlers.keys()].sort()).toEqual(CHANNEL_NAMES.map((c) => `ward:${c}`).sort());
-    shell.showStatusWindow();
-    const win = fake.windows[0];
-    if (!win) throw new Error('no window');
-    const about = await invoker(fake, 'app.about')({ sender: win.webContents, senderFrame: win.webContents.mainFrame }, {});
+    const { event } = statusWindow(started);
+    const about = await invoker(fake, 'app.about')(event, {});
     expect(about).toMatchObject({ ok: true, value: { shell: 'electron', electronVersion: '45.5.0' } });
   });
 
   it('refuses IPC from unknown webContents, from sub-frames and from pages we did not load', async () => {
-    const { fake, shell } = await startedShell();
-    shell.showStatusWindow();
-    const win = fake.windows[0];
-    if (!win) throw new Error('no window');
+    const started = await startedShell();
+    const { fake } = started;
+    const { win } = statusWindow(started);
     const call = invoker(fake, 'settings.get');
     const stranger = new FakeWebContents();
     stranger.mainFrame.url = win.webContents.mainFrame.url;
@@ -83,11 +89,9 @@ describe('Electron shell (injected Electron objects)', () => {
   });
 
   it('validates every IPC payload with the contract', async () => {
-    const { fake, shell } = await startedShell();
-    shell.showStatusWindow();
-    const win = fake.windows[0];
-    if (!win) throw new Error('no window');
-    const event = { sender: win.webContents, senderFrame: win.webContents.mainFrame };
+    const started = await startedShell();
+    const { fake } = started;
+    const { event } = statusWindow(started);
     expect(await invoker(fake, 'settings.set')(event, { launchAtLogin: 'yes' })).toMatchObject({ ok: false, error: { code: 'invalid-request' } });
     expect(await invoker(fake, 'session.stepUp')(event, { id: 'x', decision: 'maybe' })).toMatchObject({ ok: false, error: { code: 'invalid-request' } });
     expect(await invoker(fake, 'posture.recheck')(event, { checkIds: ['../etc'] })).toMatchObject({ ok: false, error: { code: 'invalid-request' } });
@@ -169,11 +173,9 @@ describe('Electron shell (injected Electron objects)', () => {
   });
 
   it('does not notify about step-up when the user turned it off', async () => {
-    const { fake, shell, backend } = await startedShell();
-    shell.showStatusWindow();
-    const win = fake.windows[0];
-    if (!win) throw new Error('no window');
-    const event = { sender: win.webContents, senderFrame: win.webContents.mainFrame };
+    const started = await startedShell();
+    const { fake, backend } = started;
+    const { event } = statusWindow(started);
     await invoker(fake, 'settings.set')(event, { notifications: { stepUp: false } });
     backend.requestStepUp({ reason: 'again', ttlSeconds: 60 });
     expect(fake.notifications.filter((n) => n.options.title === 'Confirm it is you')).toHaveLength(0);
@@ -181,11 +183,9 @@ describe('Electron shell (injected Electron objects)', () => {
   });
 
   it('applies launch at login through the login item and reports it as supported', async () => {
-    const { fake, shell } = await startedShell();
-    shell.showStatusWindow();
-    const win = fake.windows[0];
-    if (!win) throw new Error('no window');
-    const event = { sender: win.webContents, senderFrame: win.webContents.mainFrame };
+    const started = await startedShell();
+    const { fake } = started;
+    const { event } = statusWindow(started);
     const answer = await invoker(fake, 'settings.set')(event, { launchAtLogin: true });
     expect(fake.loginItem.openAtLogin).toBe(true);
     expect(answer).toMatchObject({ ok: true, value: { isLaunchAtLoginSupported: true, values: { launchAtLogin: true } } });
