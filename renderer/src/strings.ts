@@ -126,6 +126,7 @@ export const strings = {
       'os-keychain': 'OS keychain: a software key sealed in your keychain (lower assurance)',
       none: 'None: this device holds no key yet',
     } satisfies Record<Assurance, string>,
+    assuranceNoneEnrolled: 'None: the device key has neither hardware nor keychain protection',
   },
   settings: {
     title: 'Settings',

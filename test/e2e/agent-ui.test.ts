@@ -126,6 +126,7 @@ describe('web UI with the real agent and the reference broker', () => {
     await page.screenshot({ path: join(SCREENSHOTS, 'agent-signed-in.png'), fullPage: true });
     await page.getByRole('link', { name: 'Device' }).click();
     await page.getByText('In memory (tests only)').waitFor();
+    expect(await page.getByText('None: the device key has neither hardware nor keychain protection').count()).toBe(1);
     await page.screenshot({ path: join(SCREENSHOTS, 'agent-device.png'), fullPage: true });
   });
 

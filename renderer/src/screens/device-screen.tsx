@@ -22,7 +22,12 @@ export function DeviceScreen({ posture }: { posture: PostureView | undefined }) 
               [s.enrolled, info.isEnrolled ? s.yes : s.no],
               [s.deviceId, info.deviceId ? <code key="id">{info.deviceId}</code> : s.none],
               [s.keyStore, `${s.keyStoreKind[info.keyStore.kind]}${info.keyStore.label ? ` (${info.keyStore.label})` : ''}`],
-              [s.assurance, <span key="a" className={`assurance assurance-${info.assurance}`}>{s.assuranceLevel[info.assurance]}</span>],
+              [
+                s.assurance,
+                <span key="a" className={`assurance assurance-${info.assurance}`}>
+                  {info.assurance === 'none' && info.isEnrolled ? s.assuranceNoneEnrolled : s.assuranceLevel[info.assurance]}
+                </span>,
+              ],
               [s.thumbprint, info.keyThumbprint ? <code key="t" className="wrap">{info.keyThumbprint}</code> : s.none],
               [s.enrolledAt, info.enrolledAt ? formatTime(info.enrolledAt) : s.none],
               ...(device
