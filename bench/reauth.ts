@@ -123,7 +123,7 @@ export async function run(args: string[]): Promise<void> {
     child.stdout.on('data', (c: Buffer) => c.toString().includes('ready') && resolve());
     child.once('exit', (code) => reject(new Error(`idle agent exited with ${code}`)));
   });
-  await new Promise((r) => setTimeout(r, 3_000)); // let start-up work settle
+  await new Promise((r) => setTimeout(r, 10_000)); // let start-up work settle (V8 tiering, first report, channel)
   const start = procSample(child.pid!);
   const startedAt = performance.now();
   let peakRss = start.rssMb;
