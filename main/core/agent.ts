@@ -35,7 +35,7 @@ import type { WatchTarget } from './posture/watchers/watch-target.js';
 import { watchTargetsFor } from './posture/watchers/watch-targets.js';
 import { backoffDelayMs, systemClock, type Clock, type TimerHandle } from './session/clock.js';
 import { DpopFetch, type FetchLike } from './session/dpop-fetch.js';
-import { OidcClient, type AuthorizationRequirements } from './session/oidc-client.js';
+import type { AuthorizationRequirements, OidcClient } from './session/oidc-client.js';
 import { SessionError } from './session/session-error.js';
 import { StepUpPrompt, type StepUpAsk } from './session/step-up.js';
 import type { TokenSet } from './session/token-set.js';
@@ -252,6 +252,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   async #oidcClient(): Promise<OidcClient> {
     if (this.#oidc) return this.#oidc;
     if (!this.#identity || !this.#dpop) throw this.#notEnrolled();
+    // Loaded on first use: an agent that is not signing in or refreshing never pays for the OAuth stack.
+    const { OidcClient } = await import('./session/oidc-client.js');
     this.#oidc = await OidcClient.discover({
       issuer: new URL(this.#identity.brokerUrl),
       clientId: this.#o.clientId ?? WARD_CLIENT_ID,
