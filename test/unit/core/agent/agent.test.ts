@@ -14,6 +14,8 @@ import { jwkThumbprint, publicPart } from '../../../../main/core/identity/jws.js
 import { MemoryKeyStore } from '../../../../main/core/identity/memory-key-store.js';
 import { agentVersion } from '../../../../main/core/posture/checks/agent-version.js';
 import { MemoryTokenStore } from '../../../../main/core/session/token-store.js';
+// Loaded up front: the agent imports it on first use, which would otherwise happen off the fake clock.
+import '../../../../main/core/session/oidc-client.js';
 import type { AgentState, PushMessage } from '../../../../main/shared/ipc-contract.js';
 
 let dir: string;
