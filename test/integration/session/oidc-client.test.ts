@@ -1,6 +1,7 @@
 import { decodeJwt } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DpopFetch } from '../../../main/core/session/dpop-fetch.js';
+import { systemClock } from '../../../main/core/session/clock.js';
 import { OidcClient } from '../../../main/core/session/oidc-client.js';
 import { SessionError } from '../../../main/core/session/session-error.js';
 import { robotBrowse, startTestProvider, type TestProvider } from './support/oidc-provider.js';
@@ -9,8 +10,11 @@ import { testSigner } from './support/test-signer.js';
 let op: TestProvider;
 const signer = await testSigner();
 
+/** The agent's own clock: the test provider shifts the process-wide Date.now to simulate skew. */
+const agentNow = Date.now.bind(Date); // captured at load, before any provider ran
+
 async function newClient(): Promise<{ client: OidcClient; dpop: DpopFetch; jkt: string }> {
-  const dpop = new DpopFetch({ signer });
+  const dpop = new DpopFetch({ signer, clock: { ...systemClock, now: agentNow } });
   const jkt = await dpop.thumbprint();
   const client = await OidcClient.discover({ issuer: new URL(op.issuer), clientId: op.clientId, dpop, jkt });
   return { client, dpop, jkt };
@@ -99,11 +103,12 @@ describe('OidcClient against the real oidc-provider', () => {
   });
 
   it.each([300, -300])('survives a clock skew of %i s between agent and broker', async (skew) => {
-    const { client } = await newClient();
+    const { client, dpop } = await newClient();
     const first = await browserSignIn(client);
     op.skewSeconds = skew;
     const second = await client.refresh(first, {});
     expect(second.accessToken).toBeTruthy();
+    expect(Math.abs(dpop.serverOffsetSeconds - skew)).toBeLessThanOrEqual(2); // learned from Date
   });
 
   it('asks for acr_values, max_age and prompt=login on step-up and gets the stronger acr', async () => {

@@ -34,6 +34,8 @@ export interface TestProvider {
 }
 
 const CLIENT_ID = 'ward-agent';
+/** The real clock, whatever an earlier provider of this process did to Date.now. */
+const ORIGINAL_NOW = Date.now.bind(Date);
 
 function es256Jwks(): { keys: JWK[] } {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -114,13 +116,14 @@ export async function startTestProvider(options: { nonces?: boolean; accessToken
     malformedTokenResponse: undefined,
     close: () =>
       new Promise<void>((resolve) => {
+        Date.now = ORIGINAL_NOW;
         server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
 
   const callback = provider.callback();
-  const realNow = Date.now.bind(Date);
+  const realNow = ORIGINAL_NOW;
 
   async function interaction(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const details = await provider.interactionDetails(req, res);
@@ -144,6 +147,8 @@ export async function startTestProvider(options: { nonces?: boolean; accessToken
     void (async () => {
       // Simulated skew: the provider judges proofs and stamps tokens by its own (shifted) clock.
       Date.now = () => realNow() + state.skewSeconds * 1000;
+      // …and says so in its Date header, as a server with a wrong clock would.
+      res.setHeader('date', new Date(Date.now()).toUTCString());
       try {
         const url = new URL(req.url ?? '/', issuer);
         if (url.pathname.startsWith('/interaction/')) {
