@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,5 +78,42 @@ describe('ward login | status | logout', () => {
     const out = io();
     expect(await main(['status'], out)).toBe(1);
     expect(out.out.join('')).toMatch(/state\s+enrolled/);
+  });
+});
+
+describe('ward daemon', () => {
+  it('serves status and sign-in to the CLI over its loopback API, and reports posture to the broker', async () => {
+    const env = io().env;
+    const daemon = spawn(process.execPath, ['bin/ward.mjs', 'daemon', '--log-level', 'warn'], {
+      env: { ...env, DBUS_SESSION_BUS_ADDRESS: keyring.busAddress },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let browsing: Promise<unknown> | undefined;
+    daemon.stderr.on('data', (chunk: Buffer) => {
+      const url = /(http:\/\/127\.0\.0\.1:\d+\/auth\?\S+)/.exec(chunk.toString())?.[1];
+      if (url && !browsing) {
+        browsing = signInInBrowser(new CookieJar(), url, new URL(url).searchParams.get('redirect_uri')!, ALICE).then((callback) => fetch(callback));
+      }
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        daemon.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('loopback API on') && resolve());
+        daemon.once('exit', (code) => reject(new Error(`ward daemon exited with ${code}`)));
+      });
+      const login = io();
+      expect(await main(['login'], login)).toBe(0);
+      expect(login.out.join('')).toContain('Signed in as alice');
+      const status = io();
+      await main(['status', '--json'], status);
+      const parsed = JSON.parse(status.out.join('')) as { daemon: boolean; status: { state: string }; posture: { lastReportedAt: string | null } };
+      expect(parsed.daemon).toBe(true);
+      expect(['signed-in', 'compliant', 'non-compliant']).toContain(parsed.status.state);
+      // The daemon's first report reached the broker: it holds a verdict for this device.
+      const devices = broker.admin.listDevices() as unknown as Array<{ status?: string | null }>;
+      expect(JSON.stringify(devices)).toMatch(/allow|warn|deny/);
+    } finally {
+      daemon.kill('SIGTERM');
+      await new Promise((r) => daemon.once('exit', r));
+    }
   });
 });
