@@ -5,11 +5,15 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { BrokerInfo } from '../shared/ipc-contract.js';
+import { loadConfig } from '../core/config/resolve.js';
+import { defaultConfigLocations } from '../core/config/sources.js';
+import { LiveHost } from '../core/exec/live-host.js';
+import { currentPlatform } from '../core/platform.js';
 import { EXIT, type CliIO } from './io.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { RENDERER_DIST, chooseBackend, ensureRendererBuilt, parseBackend, parsePort, startWebUi, untilSignal } from './ui.js';
 
-const HELP = `Usage: ward start [--headless] [--backend agent|posture] [--port N] [--embedded-broker]
+const HELP = `Usage: ward start [--headless] [--backend agent|posture] [--port N] [--[no-]embedded-broker]
 
 Starts Ward: the tray app when Electron can run here, otherwise the agent with its local web UI
 (the address is printed; it holds a one-time token).
@@ -19,7 +23,9 @@ Starts Ward: the tray app when Electron can run here, otherwise the agent with i
                       posture: the posture checks alone
   --port N            web UI port (default: a random free port)
   --embedded-broker   also run the reference broker in this process (data and config where
-                      \`ward-broker\` keeps them, default 127.0.0.1:8443), for demos and trials
+                      \`ward-broker\` keeps them, default 127.0.0.1:8443), for demos and trials.
+                      This is the default when no broker is configured (managed brokerUrl);
+                      --no-embedded-broker turns it off.
 `;
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -70,6 +76,18 @@ export async function startEmbeddedBroker(io: CliIO, log: Logger): Promise<{ inf
   return { info: { url: broker.url, name: 'Embedded reference broker', source: 'embedded' }, close: () => broker.close() };
 }
 
+/** Does managed or user configuration name a broker? If not, `npm start` brings its own. */
+async function isBrokerConfigured(io: CliIO): Promise<boolean> {
+  const platform = currentPlatform();
+  if (!platform) return false;
+  try {
+    const { config } = await loadConfig(new LiveHost(platform), defaultConfigLocations(platform, (n) => io.env[n]));
+    return config.brokerUrl !== undefined;
+  } catch {
+    return false; // an invalid config is reported by the agent itself
+  }
+}
+
 async function runElectron(binary: string, io: CliIO): Promise<number> {
   io.stdout('Starting the Ward tray app…\n');
   const child = spawn(binary, [ROOT], { stdio: 'inherit' });
@@ -85,11 +103,12 @@ export async function run(args: string[], io: CliIO): Promise<number> {
         headless: { type: 'boolean', default: false },
         backend: { type: 'string' },
         port: { type: 'string' },
-        'embedded-broker': { type: 'boolean', default: false },
+        'embedded-broker': { type: 'boolean' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
       allowPositionals: false,
+      allowNegative: true,
     }));
   } catch (err) {
     io.stderr(`ward start: ${(err as Error).message}\n\n${HELP}`);
@@ -109,7 +128,12 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   }
   await ensureRendererBuilt(RENDERER_DIST, io);
   const log = createLogger({ level: 'warn' });
-  const broker = values['embedded-broker'] ? await startEmbeddedBroker(io, log) : undefined;
+  const wantBroker = values['embedded-broker'] ?? !(await isBrokerConfigured(io));
+  const broker = wantBroker ? await startEmbeddedBroker(io, log).catch((err: unknown) => {
+    // A broker already on the port (a second `npm start`, or `npm run broker`) is not fatal.
+    io.stderr(`The embedded broker did not start (${err instanceof Error ? err.message : String(err)}); continuing without it.\n`);
+    return undefined;
+  }) : undefined;
   const backend = await chooseBackend(kind, io, log);
   const ui = await startWebUi({ log, broker: broker?.info ?? null, ...(backend ? { backend } : {}), ...(port !== undefined ? { port } : {}) });
   io.stdout(

@@ -29,6 +29,19 @@ export function SettingsScreen() {
   const view = settings.value;
 
   const save = (patch: SettingsPatch) => {
+    // Show the new value at once (a controlled checkbox would otherwise snap back until the agent
+    // answers); the agent's answer replaces it, and a refusal restores what was there.
+    const previous = view;
+    if (previous) {
+      settings.set({
+        ...previous,
+        values: {
+          ...previous.values,
+          ...(patch.launchAtLogin === undefined ? {} : { launchAtLogin: patch.launchAtLogin }),
+          notifications: { ...previous.values.notifications, ...patch.notifications },
+        },
+      });
+    }
     setState('saving');
     setError(undefined);
     api.settings.set(patch).then(
@@ -37,6 +50,7 @@ export function SettingsScreen() {
         setState('saved');
       },
       (err: unknown) => {
+        if (previous) settings.set(previous);
         setError(toShownError(err));
         setState('idle');
       },
