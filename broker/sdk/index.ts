@@ -2,6 +2,7 @@
  * Ward's broker SDK: what an access broker embeds to trust, query and act on what a device says.
  *
  *  - enrollment: {@link verifyEnrollment} (a JWS signed by the new device key, `jwk` header);
+ *  - key rotation: {@link verifyKeyRotation} (signed by the new key, with a proof by the pinned old key);
  *  - challenges: {@link createChallenge}, {@link MemoryChallengeStore} (single-use nonces, TTL);
  *  - posture reports: {@link verifyPostureReport} → a typed verdict, one reason per fault;
  *  - policy: {@link evaluatePolicy} (the same module the agent evaluates with locally),
@@ -47,6 +48,18 @@ export {
   type VerifiedEnrollment,
   type VerifyEnrollmentOptions,
 } from './enrollment.js';
+export {
+  ROTATION_OLD_KEY_TYP,
+  ROTATION_TYP,
+  RotationClaimsSchema,
+  verifyKeyRotation,
+  type KeyRotationVerdict,
+  type PinnedKeyResolver,
+  type RotationClaims,
+  type RotationRejectReason,
+  type VerifiedKeyRotation,
+  type VerifyKeyRotationOptions,
+} from './rotation.js';
 export {
   DEFAULT_CHALLENGE_TTL_SECONDS,
   MemoryChallengeStore,
