@@ -25,6 +25,8 @@ const config: Configuration = {
   copyright: 'Copyright © Ward contributors',
   directories: { output: 'release', buildResources: 'build' },
   files: ['dist/**/*', 'renderer/dist/**/*', 'package.json'],
+  // The pinned update-signing PUBLIC keys, read by main/app/updater.ts (release builds replace the file).
+  extraResources: [{ from: 'build/update-public-keys.json', to: 'update-public-keys.json' }],
   asar: true,
   // Every fuse explicitly (https://www.electronjs.org/docs/latest/tutorial/fuses): the shipped
   // binary can only run Ward's own integrity-checked app.asar, never arbitrary code via env or CLI.

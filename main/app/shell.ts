@@ -20,6 +20,7 @@ import { PUSH_CHANNEL, ipcChannel } from './ipc-names.js';
 import { trayIconPng } from './tray-icons.js';
 import { TRAY_LABELS, trayStateFor, type TrayState } from './tray-state.js';
 import { TrustedSenders } from './trusted-sender.js';
+import type { WardUpdater } from './updater.js';
 
 /** The Electron objects the shell uses, injected (the real module in main.ts, fakes in tests). */
 export type ElectronDeps = Pick<
@@ -39,6 +40,8 @@ export interface ShellOptions {
   readonly externalHosts?: readonly string[];
   readonly electronVersion?: string;
   readonly log?: Logger;
+  /** Verified auto-update (main/app/updater.ts); its state replaces the agent's in `app.about`. */
+  readonly updater?: WardUpdater;
 }
 
 
@@ -110,7 +113,12 @@ export function createShell(electron: ElectronDeps, options: ShellOptions): Ward
       }
       if (channel === 'app.about') {
         const about = answer as ResponseOf<'app.about'>;
-        return { ...about, shell: 'electron', ...(options.electronVersion ? { electronVersion: options.electronVersion } : {}) } as ResponseOf<C>;
+        return {
+          ...about,
+          shell: 'electron',
+          ...(options.electronVersion ? { electronVersion: options.electronVersion } : {}),
+          ...(options.updater ? { update: options.updater.status() } : {}),
+        } as ResponseOf<C>;
       }
       return answer;
     },
@@ -230,6 +238,7 @@ export function createShell(electron: ElectronDeps, options: ShellOptions): Ward
                 });
               },
             },
+        ...updateMenuItems(),
         { type: 'separator' },
         {
           label: 'Quit Ward',
@@ -240,6 +249,25 @@ export function createShell(electron: ElectronDeps, options: ShellOptions): Ward
         },
       ]),
     );
+  }
+
+  /** "Check for updates…", or the user's consent to install a downloaded, verified update. */
+  function updateMenuItems(): Electron.MenuItemConstructorOptions[] {
+    const updater = options.updater;
+    if (!updater || updater.status().state === 'unsupported') return [];
+    const update = updater.status();
+    if (update.state === 'downloaded') {
+      return [{ label: `Restart to install Ward ${update.availableVersion ?? ''}`.trim(), click: () => void updater.install() }];
+    }
+    const isBusy = update.state === 'checking' || update.state === 'downloading';
+    return [{ label: isBusy ? 'Checking for updates…' : 'Check for updates', enabled: !isBusy, click: () => void updater.check() }];
+  }
+
+  function onUpdateStatus(update: ReturnType<WardUpdater['status']>): void {
+    if (update.state === 'downloaded') {
+      notify('A Ward update is ready', update.message ?? 'Restart Ward to install it.', () => showStatusWindow('about'));
+    }
+    refreshTray();
   }
 
   function onPostureView(view: PostureView): void {
@@ -325,6 +353,7 @@ export function createShell(electron: ElectronDeps, options: ShellOptions): Ward
     tray = new Tray(nativeImage.createFromBuffer(trayIconPng(currentTrayState())));
     tray.on('click', () => showStatusWindow());
     options.backend.subscribe(onPush);
+    options.updater?.subscribe(onUpdateStatus);
     refreshTray();
 
     const [status, view] = await Promise.all([call('session.status', {}), call('settings.get', {})]);
