@@ -18,6 +18,7 @@ const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   login: { summary: 'Sign in (browser with PKCE, or --device for a code); tokens are DPoP-bound to this device', load: () => import('./cli/login.js') },
   logout: { summary: 'Sign out and remove the tokens from the OS keychain', load: () => import('./cli/logout.js') },
   status: { summary: 'Show the agent state (compliant, non-compliant, step-up-required, ...) and why (--json)', load: () => import('./cli/status.js') },
+  access: { summary: "GET a broker-protected URL with this device's token; asks before an RFC 9470 step-up (--json)", load: () => import('./cli/access.js') },
   daemon: { summary: 'Run the headless agent: event-driven posture, session refresh, broker channel, loopback API', load: () => import('./cli/daemon.js') },
   doctor: { summary: 'Diagnose config sources, key store, broker, clock skew and updates (for IT tickets; --json)', load: () => import('./cli/doctor.js') },
   ui: { summary: "Serve Ward's window as a local web page on 127.0.0.1 (one-time link)", load: () => import('./cli/ui.js') },

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { WardError } from '../core/errors.js';
 import { LocalApiServer } from '../core/local-api/local-api-server.js';
 import { createLogger } from '../core/log.js';
+import { accessResource } from '../core/session/protected-resource.js';
 import { AGENT_VERSION } from '../core/version.js';
 import { shellHandlers } from '../core/ui-server/shell-handlers.js';
 import { EXIT, type CliIO } from './io.js';
@@ -38,6 +39,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     agent: {
       backend: agent.backend(shellHandlers({ shell: 'web', platform: runtime.host.platform, settingsFile: join(runtime.stateDir, 'ui-settings.json'), log })),
       signedReport: (nonce) => agent.signedReport(nonce),
+      accessResource: (url) => accessResource(agent, url),
     },
     stateDir: runtime.stateDir,
     allowedOrigins: runtime.config.allowedBrowserOrigins,

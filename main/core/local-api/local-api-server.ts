@@ -8,6 +8,7 @@ import { WardError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { systemClock, type Clock } from '../session/clock.js';
 import { POWER_EVENTS, dispatch, isChannel, type AgentBackend, type Channel, type PowerEvent } from '../../shared/ipc-contract.js';
+import { AccessRequestSchema, type ResourceResult } from '../session/protected-resource.js';
 import { RateLimiter } from './rate-limiter.js';
 
 /** Channels a read-only client may call; everything else needs the write secret. */
@@ -17,6 +18,8 @@ export interface LocalApiAgent {
   readonly backend: AgentBackend;
   /** A signed posture report bound to `nonce` (the device key signs it). */
   signedReport(nonce: string): Promise<string>;
+  /** GET a protected resource with the device's token, stepping up when asked (`ward access`). */
+  accessResource?(url: string): Promise<ResourceResult>;
 }
 
 export interface LocalApiOptions {
@@ -53,6 +56,7 @@ class HttpError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly hint?: string,
   ) {
     super(message);
   }
@@ -179,7 +183,7 @@ export class LocalApiServer {
     } catch (err) {
       const e = err instanceof HttpError ? err : new HttpError(500, 'internal', 'the agent hit an unexpected error');
       if (!(err instanceof HttpError)) this.#o.log?.warn({ mod: 'local-api', err: err instanceof Error ? err.message : String(err) }, 'local API error');
-      if (!res.headersSent) this.#send(res, e.status, { error: e.code, message: e.message });
+      if (!res.headersSent) this.#send(res, e.status, { error: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) });
     }
   }
 
@@ -215,12 +219,7 @@ export class LocalApiServer {
   }
 
   async #report(nonce: string): Promise<string> {
-    try {
-      return await this.#o.agent.signedReport(nonce);
-    } catch (err) {
-      if (err instanceof WardError) throw new HttpError(409, err.code, err.message);
-      throw err;
-    }
+    return asHttpError(() => this.#o.agent.signedReport(nonce));
   }
 
   async #handleClient(req: IncomingMessage, res: ServerResponse, role: 'read' | 'write', url: URL): Promise<void> {
@@ -239,6 +238,16 @@ export class LocalApiServer {
       this.#send(res, 202, { ok: true });
       return;
     }
+    if (req.method === 'POST' && path === '/v1/resource') {
+      // Sends the device's token out: write secret only, and never for browser pages (#handleBrowser).
+      if (role !== 'write') throw new HttpError(403, 'read-only', 'this secret may only read');
+      const access = this.#o.agent.accessResource;
+      if (!access) throw new HttpError(404, 'not-found', 'this agent does not access resources');
+      const body = AccessRequestSchema.safeParse(await readJsonBody(req));
+      if (!body.success) throw new HttpError(400, 'invalid-request', 'send {"url": "https://…"}');
+      this.#send(res, 200, await asHttpError(() => access(body.data.url)));
+      return;
+    }
     const call = /^\/v1\/call\/([a-zA-Z.]+)$/.exec(path);
     if (req.method === 'POST' && call?.[1]) {
       const channel = call[1];
@@ -249,6 +258,16 @@ export class LocalApiServer {
       return;
     }
     throw new HttpError(404, 'not-found', 'no such endpoint');
+  }
+}
+
+/** A typed agent error becomes a 409 that names its code and message (never a stack). */
+async function asHttpError<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof WardError) throw new HttpError(409, err.code, err.message, err.hint);
+    throw err;
   }
 }
 

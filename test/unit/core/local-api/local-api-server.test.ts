@@ -16,6 +16,7 @@ import { MemoryKeyStore } from '../../../../main/core/identity/memory-key-store.
 import { LocalApiServer, type LocalApiFile } from '../../../../main/core/local-api/local-api-server.js';
 import { agentVersion } from '../../../../main/core/posture/checks/agent-version.js';
 import { systemClock } from '../../../../main/core/session/clock.js';
+import { accessResource } from '../../../../main/core/session/protected-resource.js';
 import { MemoryTokenStore } from '../../../../main/core/session/token-store.js';
 
 const ALLOWED = 'https://login.example.com';
@@ -68,7 +69,11 @@ beforeAll(async () => {
     'app.about': async () => ({ name: 'Ward', version: '0.1.0', platform: 'linux', shell: 'web', update: { state: 'unsupported' } }),
   });
   server = new LocalApiServer({
-    agent: { backend, signedReport: (nonce) => buildPostureReport(agent.snapshot!, signer, { deviceId: 'dev-1', seq: 1, nonce }) },
+    agent: {
+      backend,
+      signedReport: (nonce) => buildPostureReport(agent.snapshot!, signer, { deviceId: 'dev-1', seq: 1, nonce }),
+      accessResource: (url) => accessResource(agent, url),
+    },
     stateDir: dir,
     allowedOrigins: [ALLOWED],
     originRatePerMinute: 50,
@@ -150,6 +155,18 @@ describe('LocalApiServer', () => {
       statuses.push((await call('/v1/posture-report', { method: 'POST', headers: { ...json, origin: ALLOWED }, body: '{"nonce":"abcdefghijklmnopqrstuv"}' })).status);
     }
     expect(statuses).toContain(429);
+  });
+
+  it('lets only the write secret ask for a protected resource, never a browser page', async () => {
+    const body = JSON.stringify({ url: 'https://login.example.com/demo/resource' });
+    expect((await call('/v1/resource', { method: 'POST', headers: { ...json, authorization: `Bearer ${file.readToken}` }, body })).status).toBe(403);
+    expect((await call('/v1/resource', { method: 'POST', headers: { ...json, origin: ALLOWED, authorization: `Bearer ${file.writeToken}` }, body })).status).toBe(403);
+    const bad = await call('/v1/resource', { method: 'POST', headers: { ...json, authorization: `Bearer ${file.writeToken}` }, body: JSON.stringify({ url: 1, extra: true }) });
+    expect(bad.status).toBe(400);
+    // The write secret reaches the agent, which refuses: this test agent is not enrolled.
+    const res = await call('/v1/resource', { method: 'POST', headers: { ...json, authorization: `Bearer ${file.writeToken}` }, body });
+    expect(res.status).toBe(409);
+    expect(JSON.parse(res.body)).toMatchObject({ error: 'not-enrolled', hint: expect.stringContaining('ward enroll') });
   });
 
   it('never fails with a 500 on arbitrary request bodies', async () => {
