@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../main/core/log.js';
 import { evaluatePolicy, type PolicyEvaluation } from '../../main/core/policy/evaluate.js';
 import { parsePolicy, type Policy } from '../../main/core/policy/schema.js';
-import { MemoryChallengeStore, postureViewFromReport, signPolicyBundle, verifyEnrollment, verifyPostureReport, type SubjectId } from '../sdk/index.js';
+import { MemoryChallengeStore, postureViewFromReport, signPolicyBundle, verifyEnrollment, verifyKeyRotation, verifyPostureReport, type SubjectId } from '../sdk/index.js';
 import type { BrokerConfig } from './config.js';
 import { BrokerError } from './errors.js';
 import type { EventHub } from './events.js';
@@ -160,15 +160,82 @@ export class BrokerCore {
       throw new BrokerError(result.reason === 'key-already-enrolled' ? 'conflict' : 'enrollment-token-invalid', messages[result.reason], { reason: result.reason });
     }
     this.d.log.info({ deviceId: result.device.id, tokenId: result.token.id, assurance: result.device.assurance }, 'device enrolled');
+    return this.#deviceAnswer(result.device.id, thumbprint);
+  }
+
+  /** What /enroll and /rotate answer: the device id, the broker keys to pin, the current policy. */
+  async #deviceAnswer(deviceId: string, thumbprint: string): Promise<EnrollmentAnswer> {
     const bundle = await this.policyBundle().catch(() => undefined);
     return {
-      deviceId: result.device.id,
+      deviceId,
       brokerKeys: this.d.keys.brokerJwks,
       issuer: this.d.issuer,
       clientId: 'ward-agent',
       thumbprint,
       ...(bundle ? { policyBundle: bundle.bundle } : {}),
     };
+  }
+
+  /**
+   * Replace a device's pinned key (`POST /rotate`, docs/identity.md): the SDK verifies the request
+   * (new-key signature, old-key proof by the pinned key, freshness, audience); storage swaps the
+   * thumbprint atomically and keeps the old one in the key history. Then everything bound to the
+   * old key is dropped: its cached lookup, the OIDC grants whose tokens carry `cnf.jkt` = old key
+   * (access and refresh tokens), and the event channels it opened, after a CAEP
+   * `credential-change` SET went down them.
+   */
+  async rotateKey(request: string): Promise<EnrollmentAnswer> {
+    const nowMs = this.d.now();
+    const verdict = verifyKeyRotation(request, {
+      pinnedKey: (deviceId) => this.d.storage.getDevice(deviceId)?.publicJwk,
+      audience: new URL('/rotate', this.d.issuer).href,
+      maxAgeSeconds: 300,
+      now: new Date(nowMs),
+    });
+    if (!verdict.ok) {
+      if (verdict.reason === 'unknown-device') throw new BrokerError('unknown-device', 'This device is not enrolled with this broker.', { reason: 'unknown-device' });
+      throw new BrokerError('rotation-invalid', `The key rotation request was refused: ${verdict.detail}.`, { reason: verdict.reason });
+    }
+    const { deviceId, claims, oldThumbprint, thumbprint, publicJwk } = verdict.rotation;
+    const attributes: Record<string, unknown> = {
+      ...(claims.key_store ? { keyStore: claims.key_store } : {}),
+      ...(claims.tpm ? { tpmAttributes: claims.tpm.attributes } : {}),
+    };
+    const result = this.d.storage.rotateDeviceKey(deviceId, oldThumbprint, { jkt: thumbprint, publicJwk, assurance: claims.assurance, attributes }, nowMs);
+    if (!result.ok) {
+      const refusals = {
+        'unknown-device': ['unknown-device', 'This device is not enrolled with this broker.'],
+        'device-revoked': ['device-revoked', 'This device was revoked by an administrator: its key cannot be rotated.'],
+        'key-changed': ['conflict', 'The device key changed while this request was checked; rotate again.'],
+        'key-already-used': ['conflict', 'The new key is, or was, already pinned for a device: make a fresh key.'],
+      } as const;
+      const [code, message] = refusals[result.reason];
+      throw new BrokerError(code, message, { reason: result.reason });
+    }
+    const device = result.device;
+    this.#devicesByJkt.delete(oldThumbprint);
+    this.#cacheDevice(device);
+    const oidc = this.d.storage.oidc;
+    const grants = oidc.grantIdsOfJkt(oldThumbprint);
+    for (const grantId of grants) oidc.revokeByGrantId(grantId);
+    this.d.log.info({ deviceId, assurance: device.assurance, previousAssurance: result.previous.assurance, grantsRevoked: grants.length }, 'device key rotated');
+    await this.d.signals
+      .emit(
+        'credential-change',
+        this.#deviceSubject(device),
+        {
+          credential_type: 'device-key',
+          change_type: 'update',
+          friendly_name: `device key ${thumbprint}`,
+          initiating_entity: 'user',
+          reason_admin: { en: `device key rotated (assurance ${device.assurance}); tokens bound to the previous key were revoked` },
+        },
+        { deviceId },
+      )
+      .catch((err: unknown) => this.d.log.error({ err, deviceId }, 'could not emit credential-change'));
+    // Channels opened with the old key's DPoP proof end: the agent reconnects with the new key.
+    this.d.hub.disconnect(deviceId);
+    return this.#deviceAnswer(deviceId, thumbprint);
   }
 
   listEnrollmentTokens(): Record<string, unknown>[] {
@@ -195,7 +262,12 @@ export class BrokerCore {
       device = this.d.storage.getDeviceByJkt(jkt);
       if (device) this.#cacheDevice(device);
     }
-    if (!device) throw new BrokerError('unknown-device', 'This device key is not enrolled with this broker.', { reason: 'unknown-device' });
+    if (!device) {
+      if (this.d.storage.retiredKey(jkt)) {
+        throw new BrokerError('unknown-device', 'This device key was replaced by a key rotation: sign with the current device key.', { reason: 'foreign-key' });
+      }
+      throw new BrokerError('unknown-device', 'This device key is not enrolled with this broker.', { reason: 'unknown-device' });
+    }
     if (device.revokedAtMs !== null) throw new BrokerError('device-revoked', 'This device was revoked by an administrator.', { reason: 'device-revoked' });
     return device;
   }
@@ -234,13 +306,16 @@ export class BrokerCore {
     return { grants: grants.length, devices: devices.length };
   }
 
-  async #emitSessionRevoked(device: DeviceRecord, reason: string): Promise<void> {
-    const subject: SubjectId = {
+  #deviceSubject(device: DeviceRecord): SubjectId {
+    return {
       format: 'complex',
       device: { format: 'opaque', id: device.id },
       ...(device.accountId ? { user: { format: 'iss_sub', iss: this.d.issuer, sub: device.accountId } } : {}),
     };
-    await this.d.signals.emit('session-revoked', subject, { initiating_entity: 'admin', reason_admin: { en: reason } }, { deviceId: device.id });
+  }
+
+  async #emitSessionRevoked(device: DeviceRecord, reason: string): Promise<void> {
+    await this.d.signals.emit('session-revoked', this.#deviceSubject(device), { initiating_entity: 'admin', reason_admin: { en: reason } }, { deviceId: device.id });
   }
 
   // ---- posture -------------------------------------------------------------------------------
@@ -474,6 +549,7 @@ export class BrokerCore {
       thumbprint: device.jkt,
       account: device.accountId,
       enrolledAt: new Date(device.enrolledAtMs).toISOString(),
+      keyRotatedAt: device.keyRotatedAtMs === null ? null : new Date(device.keyRotatedAtMs).toISOString(),
       revokedAt: device.revokedAtMs === null ? null : new Date(device.revokedAtMs).toISOString(),
       lastSeq: device.lastSeq,
       connected: this.d.hub.isConnected(device.id),

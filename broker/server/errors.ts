@@ -15,6 +15,7 @@ export type BrokerErrorCode =
   | 'invalid-dpop-proof'
   | 'enrollment-token-invalid'
   | 'enrollment-invalid'
+  | 'rotation-invalid'
   | 'unknown-device'
   | 'device-revoked'
   | 'report-refused'
@@ -40,6 +41,7 @@ const STATUS: Record<BrokerErrorCode, number> = {
   'invalid-dpop-proof': 401,
   'enrollment-token-invalid': 401,
   'enrollment-invalid': 400,
+  'rotation-invalid': 400,
   'unknown-device': 403,
   'device-revoked': 403,
   'report-refused': 422,

@@ -82,6 +82,17 @@ export function registerApi(router: Router, deps: ApiDeps): void {
     sendJson(ctx.res, 201, answer);
   });
 
+  router.add('POST', '/rotate', async (ctx) => {
+    // docs/identity.md: the body is the compact JWS signed by the new key, carrying a proof signed
+    // by the pinned old key. The request authenticates itself: no DPoP proof or credential.
+    const body = await readBody(ctx.req, ENROLL_LIMIT_BYTES);
+    const type = mediaType(ctx.req);
+    if (type !== 'application/jose' && type !== 'application/jwt') {
+      throw new BrokerError('unsupported-media-type', 'Send the key rotation request as application/jose (the compact JWS).');
+    }
+    sendJson(ctx.res, 200, await core.rotateKey(body.toString('utf8').trim()));
+  });
+
   router.add('POST', '/posture', async (ctx) => {
     const dev = device(ctx);
     // The report is either the body itself (application/jwt) or `{ "report": "…" }`.

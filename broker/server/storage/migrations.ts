@@ -95,4 +95,19 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX oidc_jkt ON oidc (jkt);
   CREATE INDEX oidc_expires ON oidc (expires_at);
   `,
+  // 2: device key rotation (POST /rotate). Retired keys are kept so a report or proof signed by a
+  // replaced key is refused as `foreign-key` rather than `unknown-device`, and so a retired key
+  // can never be enrolled or rotated to again.
+  `
+  ALTER TABLE devices ADD COLUMN key_rotated_at INTEGER;
+  CREATE TABLE device_key_history (
+    jkt TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL REFERENCES devices (id),
+    public_jwk TEXT NOT NULL,
+    assurance TEXT NOT NULL,
+    pinned_at INTEGER NOT NULL,
+    retired_at INTEGER NOT NULL
+  );
+  CREATE INDEX device_key_history_device ON device_key_history (device_id, retired_at);
+  `,
 ];

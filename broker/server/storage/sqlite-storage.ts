@@ -14,6 +14,9 @@ import type {
   HistoryEntry,
   HistoryQuery,
   NewDevice,
+  RetiredKey,
+  RotatedKey,
+  RotateKeyResult,
   NewHistoryEntry,
   OidcStore,
   PolicyRecord,
@@ -41,7 +44,12 @@ function toDevice(r: Row): DeviceRecord {
     lastSeq: numOrNull(r.last_seq),
     accountId: strOrNull(r.account_id),
     enrollmentTokenId: strOrNull(r.enrollment_token_id),
+    keyRotatedAtMs: numOrNull(r.key_rotated_at),
   };
+}
+
+function toRetiredKey(r: Row): RetiredKey {
+  return { jkt: str(r.jkt), deviceId: str(r.device_id), assurance: str(r.assurance), pinnedAtMs: num(r.pinned_at), retiredAtMs: num(r.retired_at) };
 }
 
 function toToken(r: Row): EnrollmentTokenRecord {
@@ -126,6 +134,12 @@ export class SqliteStorage implements BrokerStorage {
         'SELECT d.*, v.device_id AS v_device_id, v.status, v.is_compliant, v.seq, v.reported_at, v.verified_at, v.policy_version, v.report_only, v.claims, v.evaluation, v.failing_since, v.nonce FROM devices d LEFT JOIN verdicts v ON v.device_id = d.id ORDER BY d.enrolled_at',
       ),
       revokeDevice: p('UPDATE devices SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?'),
+      retireKey: p(
+        'INSERT INTO device_key_history (jkt, device_id, public_jwk, assurance, pinned_at, retired_at) VALUES (@jkt, @deviceId, @publicJwk, @assurance, @pinnedAtMs, @retiredAtMs)',
+      ),
+      pinKey: p('UPDATE devices SET jkt = ?, public_jwk = ?, assurance = ?, attributes = ?, key_rotated_at = ? WHERE id = ? AND jkt = ?'),
+      retiredKey: p('SELECT * FROM device_key_history WHERE jkt = ?'),
+      keyHistory: p('SELECT * FROM device_key_history WHERE device_id = ? ORDER BY retired_at DESC, rowid DESC'),
       linkAccount: p('UPDATE devices SET account_id = ? WHERE jkt = ? AND (account_id IS NULL OR account_id <> ?)'),
       devicesOfAccount: p('SELECT * FROM devices WHERE account_id = ?'),
       getVerdict: p('SELECT * FROM verdicts WHERE device_id = ?'),
@@ -185,7 +199,7 @@ export class SqliteStorage implements BrokerStorage {
       const token = toToken(row);
       if (token.usedAtMs !== null) return { ok: false, reason: 'token-used' };
       if (token.expiresAtMs <= nowMs) return { ok: false, reason: 'token-expired' };
-      if (this.#stmt.deviceByJkt!.get(device.jkt)) return { ok: false, reason: 'key-already-enrolled' };
+      if (this.#stmt.deviceByJkt!.get(device.jkt) || this.#stmt.retiredKey!.get(device.jkt)) return { ok: false, reason: 'key-already-enrolled' };
       this.#stmt.insertDevice!.run(
         device.id,
         device.jkt,
@@ -225,6 +239,37 @@ export class SqliteStorage implements BrokerStorage {
   revokeDevice(id: string, nowMs: number): DeviceRecord | undefined {
     this.#stmt.revokeDevice!.run(nowMs, id);
     return this.getDevice(id);
+  }
+
+  rotateDeviceKey(deviceId: string, oldJkt: string, next: RotatedKey, nowMs: number): RotateKeyResult {
+    return this.#db.transaction((): RotateKeyResult => {
+      const row = this.#stmt.deviceById!.get(deviceId) as Row | undefined;
+      if (!row) return { ok: false, reason: 'unknown-device' };
+      const previous = toDevice(row);
+      if (previous.revokedAtMs !== null) return { ok: false, reason: 'device-revoked' };
+      if (previous.jkt !== oldJkt) return { ok: false, reason: 'key-changed' };
+      if (this.#stmt.deviceByJkt!.get(next.jkt) || this.#stmt.retiredKey!.get(next.jkt)) return { ok: false, reason: 'key-already-used' };
+      this.#stmt.retireKey!.run({
+        jkt: previous.jkt,
+        deviceId,
+        publicJwk: JSON.stringify(previous.publicJwk),
+        assurance: previous.assurance,
+        pinnedAtMs: previous.keyRotatedAtMs ?? previous.enrolledAtMs,
+        retiredAtMs: nowMs,
+      });
+      const attributes = JSON.stringify({ ...previous.attributes, ...next.attributes });
+      this.#stmt.pinKey!.run(next.jkt, JSON.stringify(next.publicJwk), next.assurance, attributes, nowMs, deviceId, oldJkt);
+      return { ok: true, device: toDevice(this.#stmt.deviceById!.get(deviceId) as Row), previous };
+    })();
+  }
+
+  retiredKey(jkt: string): RetiredKey | undefined {
+    const row = this.#stmt.retiredKey!.get(jkt) as Row | undefined;
+    return row ? toRetiredKey(row) : undefined;
+  }
+
+  keyHistory(deviceId: string): RetiredKey[] {
+    return (this.#stmt.keyHistory!.all(deviceId) as Row[]).map(toRetiredKey);
   }
 
   linkDeviceAccount(jkt: string, accountId: string): void {

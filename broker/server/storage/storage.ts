@@ -19,6 +19,15 @@ export interface BrokerStorage {
   getDeviceByJkt(jkt: string): DeviceRecord | undefined;
   listDevices(): DeviceWithVerdict[];
   revokeDevice(id: string, nowMs: number): DeviceRecord | undefined;
+  /**
+   * Pin a new key for a device in one transaction, only if `oldJkt` is still its pinned key (so two
+   * concurrent rotations cannot both win); the old key moves to the device's key history.
+   */
+  rotateDeviceKey(deviceId: string, oldJkt: string, next: RotatedKey, nowMs: number): RotateKeyResult;
+  /** A key that was pinned for a device and replaced by a rotation, or undefined. */
+  retiredKey(jkt: string): RetiredKey | undefined;
+  /** The device's replaced keys, most recent first. */
+  keyHistory(deviceId: string): RetiredKey[];
   /** Remember which signed-in account last used this device key for tokens. */
   linkDeviceAccount(jkt: string, accountId: string): void;
   devicesOfAccount(accountId: string): DeviceRecord[];
@@ -82,7 +91,29 @@ export interface DeviceRecord extends NewDevice {
   readonly lastSeq: number | null;
   readonly accountId: string | null;
   readonly enrollmentTokenId: string | null;
+  /** When the pinned key was last replaced by a rotation (null: the enrolled key). */
+  readonly keyRotatedAtMs: number | null;
 }
+
+export interface RotatedKey {
+  readonly jkt: string;
+  readonly publicJwk: JWK;
+  readonly assurance: string;
+  /** Merged into the device's attributes (e.g. `keyStore`, `tpmAttributes` of the new key). */
+  readonly attributes: Record<string, unknown>;
+}
+
+export interface RetiredKey {
+  readonly jkt: string;
+  readonly deviceId: string;
+  readonly assurance: string;
+  readonly pinnedAtMs: number;
+  readonly retiredAtMs: number;
+}
+
+export type RotateKeyResult =
+  | { ok: true; device: DeviceRecord; previous: DeviceRecord }
+  | { ok: false; reason: 'unknown-device' | 'device-revoked' | 'key-changed' | 'key-already-used' };
 
 export type EnrollResult =
   | { ok: true; device: DeviceRecord; token: EnrollmentTokenRecord }
