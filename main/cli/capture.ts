@@ -40,6 +40,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const platform = currentPlatform();
   if (!platform) throw new WardError('unsupported-platform', `Ward has no posture probes for ${process.platform}`);
   const recorder = new RecordingHost(new LiveHost(platform));
+  // No probe cache here: a bundle must hold what the commands really answered (apt-get included),
+  // and the engine never uses a memo when the host is recording.
   const snapshot = await snapshotFor(values.config ? { configFile: values.config } : {}, recorder);
   let bundle = makeBundle(platform, AGENT_VERSION, recorder.records, new Date());
   if (values.redact) {

@@ -8,6 +8,7 @@ import { LiveHost } from '../core/exec/live-host.js';
 import { ReplayHost } from '../core/exec/replay-host.js';
 import { PostureConfigSchema, type PostureConfig } from '../core/posture/config.js';
 import { takeSnapshot } from '../core/posture/engine.js';
+import { defaultProbeCacheFile, ProbeMemo } from '../core/posture/probe-cache.js';
 import { ALL_CHECKS } from '../core/posture/registry.js';
 import type { PostureSnapshot } from '../core/posture/snapshot.js';
 import { currentPlatform, isPlatform } from '../core/platform.js';
@@ -28,6 +29,9 @@ how to fix a failure.
   --config FILE     posture settings (required/forbidden apps, files, certificates) as JSON
   --timeout MS      time budget for every check (default: each check's own, 3000 ms for most)
 
+Slow answers (apt-get -s upgrade) are kept for up to 6 h in probe-cache.json in Ward's state
+directory (WARD_STATE_DIR) while the files they depend on are unchanged; the evidence says so.
+
 Exit codes: 0 no check failed · 1 at least one check failed · 2 usage error · 3 could not run
 `;
 
@@ -43,6 +47,8 @@ export interface SnapshotRequest {
   readonly platform?: string;
   readonly configFile?: string;
   readonly timeoutMs?: number;
+  /** Keep slow probes' answers in this file across runs (live only; replay and capture never use it). */
+  readonly probeCacheFile?: string;
 }
 
 export async function loadPostureConfig(file: string | undefined): Promise<PostureConfig | undefined> {
@@ -97,6 +103,7 @@ export async function snapshotFor(request: SnapshotRequest, host?: Host): Promis
     ...(config ? { config } : {}),
     ...(request.timeoutMs ? { timeoutMs: request.timeoutMs } : {}),
     mode: request.replay ? 'replay' : 'live',
+    ...(request.probeCacheFile && !request.replay ? { memo: new ProbeMemo({ file: request.probeCacheFile }) } : {}),
     ...('bundleName' in chosen && chosen.bundleName ? { bundleName: chosen.bundleName } : {}),
   });
 }
@@ -141,6 +148,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       ...(values.platform ? { platform: values.platform } : {}),
       ...(values.config ? { configFile: values.config } : {}),
       ...(values.timeout ? { timeoutMs: parseTimeout(values.timeout) } : {}),
+      ...(values.replay ? {} : { probeCacheFile: defaultProbeCacheFile(currentPlatform() ?? 'linux', (name) => io.env[name]) }),
     } as SnapshotRequest);
   } catch (err) {
     if (err instanceof UsageError) {

@@ -1,6 +1,7 @@
 import type { Host } from '../exec/host.js';
 import type { Platform } from '../platform.js';
 import type { PostureConfig } from './config.js';
+import type { ProbeMemo } from './probe-cache.js';
 import type { PostureProbes } from './probes/probes.js';
 import type { CheckStatus, Evidence } from './snapshot.js';
 
@@ -13,6 +14,8 @@ export interface CheckContext {
   readonly signal: AbortSignal;
   readonly now: () => Date;
   readonly agentVersion: string;
+  /** Where slow probes keep answers per fingerprint of their inputs; absent in replay and capture (always ask). */
+  readonly memo?: ProbeMemo;
 }
 
 /** What a check concludes; the engine adds id, title, timing, evidence and remediation. */

@@ -4,9 +4,11 @@ import { describeError, truncate } from '../errors.js';
 import { ExecError } from '../exec/exec-error.js';
 import type { Host, HostRecord } from '../exec/host.js';
 import { RecordingHost } from '../exec/recording-host.js';
+import { ReplayHost } from '../exec/replay-host.js';
 import { withTimeout } from '../exec/timeout.js';
 import type { CheckContext, CheckOutcome, PostureCheck } from './check.js';
 import { DEFAULT_POSTURE_CONFIG, type PostureConfig } from './config.js';
+import { processProbeMemo, type ProbeMemo } from './probe-cache.js';
 import { probesFor } from './probes/index.js';
 import type { PostureProbes } from './probes/probes.js';
 import { ALL_CHECKS } from './registry.js';
@@ -32,6 +34,11 @@ export interface EngineOptions {
   readonly now?: () => Date;
   readonly mode?: 'live' | 'replay';
   readonly bundleName?: string;
+  /**
+   * Where slow probes keep answers (default: this process's memory). Never used in replay (the
+   * bundle is the only source) nor when `host` records a capture (it must hold the real answers).
+   */
+  readonly memo?: ProbeMemo;
 }
 
 /** Turn what a check asked of the host into evidence lines: what was run or read, and what came back. */
@@ -139,7 +146,12 @@ function contextBase(options: EngineOptions): Omit<CheckContext, 'signal'> {
     config: options.config ?? DEFAULT_POSTURE_CONFIG,
     now: options.now ?? (() => new Date()),
     agentVersion: options.agentVersion,
+    ...(usesMemo(options) ? { memo: options.memo ?? processProbeMemo } : {}),
   };
+}
+
+function usesMemo(options: EngineOptions): boolean {
+  return options.mode !== 'replay' && !(options.host instanceof ReplayHost) && !(options.host instanceof RecordingHost);
 }
 
 /** Take a posture snapshot: every check in parallel, each within its own budget. */

@@ -17,6 +17,7 @@ import { parsePemCertificates } from '../parsers/linux/pem.js';
 import { parseProcNetTcp, type TcpListener } from '../parsers/linux/proc-net-tcp.js';
 import { parseGsettingsList, parseGVariant, parseKscreenlockerrc } from '../parsers/linux/screen-lock.js';
 import { parseMdatpHealth, parseMokutilSbState, parseSecureBootVar } from '../parsers/linux/security-tools.js';
+import { processProbeMemo, type ProbeAnswer } from '../probe-cache.js';
 import type { DeviceFacts } from '../snapshot.js';
 import type { CertificateInfo, PostureProbes, ProcessInfo } from './probes.js';
 
@@ -192,19 +193,49 @@ interface AptState {
   readonly lists: number;
   /** When the newest of them was written (ms since the epoch), null when there are none. */
   readonly newestListMs: number | null;
-  /** Changes whenever the package lists, the dpkg database or APT_CONFIG change. */
-  readonly fingerprint: string;
+  /**
+   * Changes whenever the package lists, the dpkg database apt uses or APT_CONFIG (its path and
+   * its file) change; null when APT_CONFIG makes apt read files Ward does not watch.
+   */
+  readonly fingerprint: string | null;
+}
+
+function statOrNull(path: string): { size: number; mtimeMs: number } | null {
+  try {
+    return statSync(path);
+  } catch {
+    return null;
+  }
+}
+
+const stamp = (path: string): string => {
+  const s = statOrNull(path);
+  return `${path}:${s?.size ?? '-'}:${s?.mtimeMs ?? '-'}`;
+};
+
+/**
+ * The dpkg status file apt uses, as set by the flat `Key "value";` lines of the APT_CONFIG file;
+ * null when that file does more (scopes, #include, #clear, other Dir::State paths), since apt
+ * would then read files Ward cannot name without running apt-config.
+ */
+function aptConfigStatusFile(file: string): string | null {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return '/var/lib/dpkg/status';
+  }
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('//'));
+  if (lines.some((l) => !/^\S+ ".*";$/.test(l))) return null;
+  const config = parseAptConfigDump(lines.join('\n'));
+  const keys = [...config.keys()].map((k) => k.toLowerCase());
+  if (keys.some((k) => k === 'dir' || k === 'dir::state' || (k.startsWith('dir::state::') && k !== 'dir::state::status'))) return null;
+  const status = [...config].filter(([k]) => k.toLowerCase() === 'dir::state::status').map(([, v]) => v[v.length - 1]);
+  return status[status.length - 1] ?? '/var/lib/dpkg/status';
 }
 
 function readAptState(): Promise<AptState> {
   const dir = '/var/lib/apt/lists';
-  const statOrNull = (path: string): { size: number; mtimeMs: number } | null => {
-    try {
-      return statSync(path);
-    } catch {
-      return null;
-    }
-  };
   let names: string[] = [];
   try {
     names = readdirSync(dir).filter((n) => /_(Packages|Sources|InRelease|Release)(\.\w+)?$/.test(n));
@@ -212,26 +243,31 @@ function readAptState(): Promise<AptState> {
     // no lists directory: apt has never been updated here
   }
   const stats = names.map((n) => ({ n, s: statOrNull(`${dir}/${n}`) }));
-  const dpkg = statOrNull('/var/lib/dpkg/status');
-  const parts = stats.map(({ n, s }) => `${n}:${s?.size ?? '-'}:${s?.mtimeMs ?? '-'}`);
-  parts.push(`dpkg:${dpkg?.size ?? '-'}:${dpkg?.mtimeMs ?? '-'}`, `APT_CONFIG=${process.env.APT_CONFIG ?? ''}`);
   const packages = stats.filter(({ n }) => /_Packages(\.\w+)?$/.test(n));
   const newest = packages.reduce<number | null>((max, { s }) => (s && (max === null || s.mtimeMs > max) ? s.mtimeMs : max), null);
+  const aptConfig = process.env.APT_CONFIG ?? '';
+  const status = aptConfig ? aptConfigStatusFile(aptConfig) : '/var/lib/dpkg/status';
+  if (status === null) return Promise.resolve({ lists: packages.length, newestListMs: newest, fingerprint: null });
+  const parts = stats.map(({ n, s }) => `${n}:${s?.size ?? '-'}:${s?.mtimeMs ?? '-'}`);
+  parts.push(`dpkg=${stamp(status)}`, `APT_CONFIG=${aptConfig ? stamp(aptConfig) : ''}`);
   return Promise.resolve({ lists: packages.length, newestListMs: newest, fingerprint: parts.join('|') });
 }
 
 /**
  * `apt-get -s upgrade` re-reads every package list (5 s on a Debian 12 image without apt's binary
  * cache). Its answer only changes when the lists, the dpkg database or the apt configuration
- * change, so it is kept per fingerprint of those; a cached answer says so in its evidence.
+ * change, so it is kept in `ctx.memo` (memory, and for the CLI Ward's state directory) per
+ * fingerprint of those and of the command line; a reused answer says so, and from when.
  */
-const aptSimulations = new Map<string, { result: AptSimulation; stdout: string; at: string }>();
+const APT_SIMULATE_MEMO = 'apt-get-simulate-upgrade';
 
-/** Forget cached answers (tests that change the package state call this). */
+/** Forget answers kept in this process's memory (tests that change the package state call this). */
 export function clearLinuxProbeCaches(): void {
-  aptSimulations.clear();
-  aptConfigAnswers.clear();
+  processProbeMemo.clear();
 }
+
+const reusedFrom = (answer: ProbeAnswer): string =>
+  `answer reused from ${answer.at}${answer.from === 'file' ? ", kept in Ward's probe cache" : ''}`;
 
 const APT_SIMULATE_ARGS = ['-s', '-o', 'Debug::NoLocking=1', 'upgrade'] as const;
 const STALE_LISTS_DAYS = 14;
@@ -241,34 +277,36 @@ async function aptUpdates(ctx: CheckContext): Promise<CheckOutcome> {
   if (state.lists === 0) {
     return outcome.unknown('there are no package lists in /var/lib/apt/lists, so pending updates cannot be known: run `sudo apt-get update`', { lists: 0 });
   }
-  let cached = aptSimulations.get(state.fingerprint);
+  const command = ['apt-get', ...APT_SIMULATE_ARGS].join(' ');
+  const key = state.fingerprint === null ? null : `${command}|${state.fingerprint}`;
+  const kept = key === null ? undefined : await ctx.memo?.get(APT_SIMULATE_MEMO, key);
+  let sim: AptSimulation;
   let extraEvidence: CheckOutcome['extraEvidence'];
-  if (cached) {
-    extraEvidence = [
-      {
-        kind: 'exec',
-        source: `apt-get ${APT_SIMULATE_ARGS.join(' ')} (answer from ${cached.at}; package lists, dpkg status and APT_CONFIG unchanged since)`,
-        exitCode: 0,
-        excerpt: truncate(cached.stdout, 1024),
-      },
-    ];
-  } else {
-    let result: ExecResult;
-    try {
-      result = await run(ctx, 'apt-get', APT_SIMULATE_ARGS, { timeoutMs: 28_000 });
-    } catch (err) {
-      return outcome.unknown(`apt-get could not simulate an upgrade: ${problem(err)}`);
+  try {
+    if (kept?.value.stdout !== undefined) {
+      sim = parseAptSimulate(kept.value.stdout);
+      extraEvidence = [
+        {
+          kind: 'exec',
+          source: `${command} (${reusedFrom(kept)}; package lists, dpkg status and APT_CONFIG unchanged since)`,
+          exitCode: 0,
+          excerpt: truncate(kept.value.stdout, 1024),
+        },
+      ];
+    } else {
+      let result: ExecResult;
+      try {
+        result = await run(ctx, 'apt-get', APT_SIMULATE_ARGS, { timeoutMs: 28_000 });
+      } catch (err) {
+        return outcome.unknown(`apt-get could not simulate an upgrade: ${problem(err)}`);
+      }
+      sim = parseAptSimulate(result.stdout);
+      if (key !== null) await ctx.memo?.set(APT_SIMULATE_MEMO, key, { stdout: result.stdout }, ctx.now().toISOString());
     }
-    try {
-      cached = { result: parseAptSimulate(result.stdout), stdout: result.stdout, at: ctx.now().toISOString() };
-    } catch (err) {
-      if (err instanceof ParseError) return unparsable(err);
-      throw err;
-    }
-    if (aptSimulations.size >= 4) aptSimulations.clear();
-    aptSimulations.set(state.fingerprint, cached);
+  } catch (err) {
+    if (err instanceof ParseError) return unparsable(err);
+    throw err;
   }
-  const sim = cached.result;
   const ageDays = state.newestListMs === null ? null : Math.floor((ctx.now().getTime() - state.newestListMs) / 86_400_000);
   const observed = {
     manager: 'apt',
@@ -729,9 +767,8 @@ interface AptConfigAnswer {
   readonly dump: string;
   readonly dpkg: string;
   readonly dpkgArgs: string;
-  readonly at: string;
 }
-const aptConfigAnswers = new Map<string, AptConfigAnswer>();
+const APT_CONFIG_MEMO = 'apt-config-dump+dpkg-query';
 
 async function readAptConfigAnswer(ctx: CheckContext): Promise<AptConfigAnswer | CheckOutcome> {
   const [dump, pkg] = await Promise.all([settle(run(ctx, 'apt-config', ['dump'])), settle(dpkgQuery(ctx, 'unattended-upgrades'))]);
@@ -742,30 +779,27 @@ async function readAptConfigAnswer(ctx: CheckContext): Promise<AptConfigAnswer |
   const status = aptValue(config, 'Dir::State::status') ?? '/var/lib/dpkg/status';
   const installed = status === '/var/lib/dpkg/status' ? pkg : await settle(dpkgQuery(ctx, 'unattended-upgrades', status.replace(/\/[^/]*$/, '') || '/'));
   if (!installed.ok) return outcome.unknown(`dpkg-query could not tell whether unattended-upgrades is installed: ${problem(installed.error)}`);
-  return { dump: dump.value.stdout, dpkg: installed.value.stdout, dpkgArgs: installed.value.args.join(' '), at: ctx.now().toISOString() };
+  return { dump: dump.value.stdout, dpkg: installed.value.stdout, dpkgArgs: installed.value.args.join(' ') };
 }
 
 async function aptAutoUpdate(ctx: CheckContext): Promise<CheckOutcome> {
   const fingerprint = await ctx.host.call('linux.apt-config-state', readAptConfigState, { signal: ctx.signal, timeoutMs: QUICK_MS });
-  let answer = fingerprint === null ? undefined : aptConfigAnswers.get(fingerprint);
-  let extraEvidence: CheckOutcome['extraEvidence'];
-  if (answer) {
-    const unchanged = `answer from ${answer.at}; APT configuration and dpkg status unchanged since`;
-    extraEvidence = [
-      { kind: 'exec', source: `apt-config dump (${unchanged})`, exitCode: 0, excerpt: truncate(answer.dump, 1024) },
-      { kind: 'exec', source: `dpkg-query ${answer.dpkgArgs} (${unchanged})`, exitCode: 0, excerpt: truncate(answer.dpkg, 1024) },
-    ];
-  } else {
-    const read = await readAptConfigAnswer(ctx);
-    if ('status' in read) return read;
-    answer = read;
-    if (fingerprint !== null) {
-      if (aptConfigAnswers.size >= 4) aptConfigAnswers.clear();
-      aptConfigAnswers.set(fingerprint, answer);
-    }
+  const kept = fingerprint === null ? undefined : await ctx.memo?.get(APT_CONFIG_MEMO, fingerprint);
+  const { dump, dpkg, dpkgArgs } = kept?.value ?? {};
+  if (kept && dump !== undefined && dpkg !== undefined && dpkgArgs !== undefined) {
+    const unchanged = `${reusedFrom(kept)}; APT configuration and dpkg status unchanged since`;
+    return {
+      ...aptAutoUpdateVerdict({ dump, dpkg, dpkgArgs }),
+      extraEvidence: [
+        { kind: 'exec', source: `apt-config dump (${unchanged})`, exitCode: 0, excerpt: truncate(dump, 1024) },
+        { kind: 'exec', source: `dpkg-query ${dpkgArgs} (${unchanged})`, exitCode: 0, excerpt: truncate(dpkg, 1024) },
+      ],
+    };
   }
-  const verdict = aptAutoUpdateVerdict(answer);
-  return extraEvidence ? { ...verdict, extraEvidence } : verdict;
+  const answer = await readAptConfigAnswer(ctx);
+  if ('status' in answer) return answer;
+  if (fingerprint !== null) await ctx.memo?.set(APT_CONFIG_MEMO, fingerprint, { ...answer }, ctx.now().toISOString());
+  return aptAutoUpdateVerdict(answer);
 }
 
 function aptAutoUpdateVerdict(answer: AptConfigAnswer): CheckOutcome {
