@@ -20,7 +20,8 @@ interface Ran {
 /** `ward ARGS` as a real child process, the way a user runs it. */
 function wardCli(args: readonly string[]): Promise<Ran> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [ward, ...args], { cwd: repo, timeout: 120_000, maxBuffer: 32 * 1024 * 1024 }, (error, stdout, stderr) => {
+    // WARD_STATE_DIR: the probe cache goes to this test's temp dir, never the user's state.
+    execFile(process.execPath, [ward, ...args], { cwd: repo, env: { ...process.env, WARD_STATE_DIR: join(dir, 'state') }, timeout: 120_000, maxBuffer: 32 * 1024 * 1024 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
       resolve({ code, stdout, stderr });
     });
