@@ -134,6 +134,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     io.stderr(`The embedded broker did not start (${err instanceof Error ? err.message : String(err)}); continuing without it.\n`);
     return undefined;
   }) : undefined;
+  if (kind === 'agent') io.stdout("Checking this device's posture before opening the UI (the first check can take several seconds)…\n");
   const backend = await chooseBackend(kind, io, log);
   const ui = await startWebUi({ log, broker: broker?.info ?? null, ...(backend ? { backend } : {}), ...(port !== undefined ? { port } : {}) });
   io.stdout(

@@ -174,5 +174,7 @@ describe('`ward start` (npm start) as a process', () => {
       expect(await exited).toBe(0);
       await rm(home, { recursive: true, force: true });
     }
-  });
+    // Start-up takes the agent's first full snapshot (apt's simulated upgrade alone is 5 s here)
+    // and, on a clean checkout, a one-time renderer build: allow for a loaded CI machine.
+  }, 120_000);
 });

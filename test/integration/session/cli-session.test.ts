@@ -115,5 +115,7 @@ describe('ward daemon', () => {
       daemon.kill('SIGTERM');
       await new Promise((r) => daemon.once('exit', r));
     }
-  });
+    // The daemon's start-up takes a full posture snapshot (apt's simulated upgrade alone takes
+    // seconds) before it serves; on a loaded 2-core CI machine that outgrows the default 30 s.
+  }, 120_000);
 });
