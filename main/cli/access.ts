@@ -1,8 +1,8 @@
 import { WardError } from '../core/errors.js';
 import { accessResource, printable, type ResourceResult } from '../core/session/protected-resource.js';
 import type { SessionStatus, StepUpRequest, StepUpResult } from '../shared/ipc-contract.js';
-import { EXIT, type CliIO } from './io.js';
-import { connectDaemon, createRuntime, parseCommandArgs } from './session-runtime.js';
+import { EXIT, type CliIO, parseCommandArgs } from './io.js';
+import { connectDaemon, createRuntime } from './session-runtime.js';
 
 const HELP = `Usage: ward access URL [--json] [--no-step-up]
 

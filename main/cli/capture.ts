@@ -1,14 +1,13 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { dirname } from 'node:path';
-import { parseArgs } from 'node:util';
 import { makeBundle, redactBundle } from '../core/exec/bundle.js';
 import { LiveHost } from '../core/exec/live-host.js';
 import { RecordingHost } from '../core/exec/recording-host.js';
 import { WardError } from '../core/errors.js';
 import { currentPlatform } from '../core/platform.js';
 import { AGENT_VERSION } from '../core/version.js';
-import { EXIT, type CliIO } from './io.js';
+import { EXIT, type CliIO, parseCommandArgs } from './io.js';
 import { snapshotFor } from './posture.js';
 
 const HELP = `Usage: ward capture [--out FILE] [--redact] [--config FILE]
@@ -23,20 +22,15 @@ read, with exit codes and output. Support staff replay it anywhere with
 `;
 
 export async function run(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseArgs({
+  const parsed = parseCommandArgs(
     args,
-    options: {
-      out: { type: 'string' },
-      redact: { type: 'boolean', default: false },
-      config: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    io.stdout(HELP);
-    return EXIT.ok;
-  }
+    io,
+    { out: { type: 'string' }, redact: { type: 'boolean', default: false }, config: { type: 'string' } },
+    HELP,
+    { command: 'capture' },
+  );
+  if ('exit' in parsed) return parsed.exit;
+  const { values } = parsed;
   const platform = currentPlatform();
   if (!platform) throw new WardError('unsupported-platform', `Ward has no posture probes for ${process.platform}`);
   const recorder = new RecordingHost(new LiveHost(platform));

@@ -1,10 +1,11 @@
-import { parseArgs } from 'node:util';
 import { PLATFORMS } from '../core/platform.js';
 import { ALL_CHECKS } from '../core/posture/registry.js';
-import { EXIT, type CliIO } from './io.js';
+import { EXIT, type CliIO, parseCommandArgs } from './io.js';
 
 export function run(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false } }, strict: true });
+  const parsed = parseCommandArgs(args, io, { json: { type: 'boolean', default: false } }, 'Usage: ward checks [--json]\n\nLists the posture checks and what each reads on each OS.\n', { command: 'checks' });
+  if ('exit' in parsed) return Promise.resolve(parsed.exit);
+  const { values } = parsed;
   const rows = ALL_CHECKS.map((c) => ({ id: c.id, title: c.title, description: c.description, platforms: c.platforms, reads: c.reads }));
   if (values.json) {
     io.stdout(`${JSON.stringify(rows, null, 2)}\n`);

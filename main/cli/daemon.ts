@@ -5,8 +5,8 @@ import { createLogger } from '../core/log.js';
 import { accessResource } from '../core/session/protected-resource.js';
 import { AGENT_VERSION } from '../core/version.js';
 import { shellHandlers } from '../core/ui-server/shell-handlers.js';
-import { EXIT, type CliIO } from './io.js';
-import { createRuntime, parseCommandArgs } from './session-runtime.js';
+import { EXIT, type CliIO, parseCommandArgs } from './io.js';
+import { createRuntime } from './session-runtime.js';
 import { parsePort, untilSignal } from './ui.js';
 
 /** `ward ui` / `ward start` build the same agent as the daemon. */

@@ -1,5 +1,4 @@
 import { dirname } from 'node:path';
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { mergeConfigSources } from '../core/config/resolve.js';
 import { defaultConfigLocations, readConfigSources, type ConfigLocations, type ConfigSourceReport } from '../core/config/sources.js';
@@ -10,7 +9,7 @@ import { LiveHost } from '../core/exec/live-host.js';
 import { TpmKeyStore } from '../core/identity/tpm-key-store.js';
 import { currentPlatform, type Platform } from '../core/platform.js';
 import { AGENT_VERSION } from '../core/version.js';
-import { EXIT, type CliIO } from './io.js';
+import { EXIT, type CliIO, parseCommandArgs } from './io.js';
 
 export type DoctorStatus = 'ok' | 'warn' | 'fail' | 'skip';
 
@@ -241,17 +240,15 @@ export async function probeKeychain(): Promise<KeychainProbeResult> {
  * 1 at least one check failed, 2 usage error, 3 the doctor itself could not run.
  */
 export async function run(args: string[], io: CliIO): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ args, options: { json: { type: 'boolean', default: false }, 'timeout-ms': { type: 'string', default: '5000' }, help: { type: 'boolean', default: false } }, strict: true }));
-  } catch (err) {
-    io.stderr(`ward doctor: ${describeError(err)}\n`);
-    return EXIT.usage;
-  }
-  if (values.help) {
-    io.stdout('Usage: ward doctor [--json] [--timeout-ms N]\n\nChecks configuration sources, key store, broker reachability, clock skew, update state and allow-listed tools.\nExit codes: 0 no failures (warnings allowed), 1 a check failed, 2 usage error, 3 doctor could not run.\n');
-    return EXIT.ok;
-  }
+  const parsed = parseCommandArgs(
+    args,
+    io,
+    { json: { type: 'boolean', default: false }, 'timeout-ms': { type: 'string', default: '5000' } },
+    'Usage: ward doctor [--json] [--timeout-ms N]\n\nChecks configuration sources, key store, broker reachability, clock skew, update state and allow-listed tools.\nExit codes: 0 no failures (warnings allowed), 1 a check failed, 2 usage error, 3 doctor could not run.\n',
+    { command: 'doctor' },
+  );
+  if ('exit' in parsed) return parsed.exit;
+  const { values } = parsed;
   const timeoutMs = Number(values['timeout-ms']);
   const platform = currentPlatform();
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {

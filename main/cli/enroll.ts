@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { defaultConfigLocations } from '../core/config/sources.js';
 import { EnrollmentTokenLedger } from '../core/config/enrollment-token.js';
 import { loadConfig } from '../core/config/resolve.js';
@@ -10,7 +9,7 @@ import { IdentityFile } from '../core/identity/identity-record.js';
 import { takeSnapshot } from '../core/posture/engine.js';
 import { AGENT_VERSION } from '../core/version.js';
 import { identityEnvironment } from './identity.js';
-import { EXIT, type CliIO } from './io.js';
+import { EXIT, type CliIO, parseCommandArgs } from './io.js';
 
 const HELP = `Usage: ward enroll [--broker URL] [--token TOKEN | --token-file FILE] [--json]
 
@@ -29,28 +28,20 @@ Exit codes: 0 enrolled · 2 usage error · 3 could not enroll
 `;
 
 export async function run(args: string[], io: CliIO): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        broker: { type: 'string' },
-        token: { type: 'string' },
-        'token-file': { type: 'string' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    io.stderr(`ward enroll: ${(err as Error).message}\n\n${HELP}`);
-    return EXIT.usage;
-  }
-  if (values.help) {
-    io.stdout(HELP);
-    return EXIT.ok;
-  }
+  const parsed = parseCommandArgs(
+    args,
+    io,
+    {
+      broker: { type: 'string' },
+      token: { type: 'string' },
+      'token-file': { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    HELP,
+    { command: 'enroll' },
+  );
+  if ('exit' in parsed) return parsed.exit;
+  const { values } = parsed;
   const env = identityEnvironment(io);
   const { config } = await loadConfig(env.host, defaultConfigLocations(env.host.platform, (n) => io.env[n]));
   const brokerUrl = values.broker ?? config.brokerUrl;

@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { WardError } from '../core/errors.js';
 import { LiveHost } from '../core/exec/live-host.js';
 import { identityStatus, loadDeviceIdentity, type IdentityStatus } from '../core/identity/device-identity.js';
@@ -8,7 +7,7 @@ import type { KeyStoreEnvironment } from '../core/identity/select-key-store.js';
 import { defaultStateDir } from '../core/identity/state-dir.js';
 import { TpmKeyStore } from '../core/identity/tpm-key-store.js';
 import { currentPlatform } from '../core/platform.js';
-import { EXIT, type CliIO } from './io.js';
+import { EXIT, type CliIO, parseCommandArgs } from './io.js';
 
 const HELP = `Usage: ward identity [--json]
        ward identity rotate
@@ -80,17 +79,8 @@ function statusJson(status: IdentityStatus): unknown {
 }
 
 export async function run(args: string[], io: CliIO): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } }, allowPositionals: true, strict: true });
-  } catch (err) {
-    io.stderr(`ward identity: ${(err as Error).message}\n\n${HELP}`);
-    return EXIT.usage;
-  }
-  if (parsed.values.help) {
-    io.stdout(HELP);
-    return EXIT.ok;
-  }
+  const parsed = parseCommandArgs(args, io, { json: { type: 'boolean', default: false } }, HELP, { command: 'identity', allowPositionals: true });
+  if ('exit' in parsed) return parsed.exit;
   const env = identityEnvironment(io);
   const [sub, ...extra] = parsed.positionals;
   if (sub === 'rotate' && extra.length === 0) {

@@ -1,3 +1,7 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+type ParsedResults<T extends ParseArgsConfig> = ReturnType<typeof parseArgs<T>>;
+
 /** Where a command writes. Tests pass their own; the CLI passes the process's streams. */
 export interface CliIO {
   readonly stdout: (text: string) => void;
@@ -42,4 +46,46 @@ export function processIO(): CliIO {
         }
       : {}),
   };
+}
+
+type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
+type WithHelp<O extends OptionsConfig> = O & { help: { type: 'boolean'; short: 'h' } };
+export type ParsedCommand<O extends OptionsConfig> = ParsedResults<{
+  args: string[];
+  options: WithHelp<O>;
+  strict: true;
+  allowPositionals: true;
+}>;
+
+/**
+ * Parse a command's options the same way for every command: `--help`/`-h` prints `help` and ends
+ * with 0; an unknown or malformed option prints the problem and `help` and ends with 2 (usage).
+ * Returns the typed values (and positionals, when `allowPositionals`), or the exit code to end with.
+ */
+export function parseCommandArgs<const O extends OptionsConfig>(
+  args: string[],
+  io: CliIO,
+  options: O,
+  help: string,
+  settings: { allowPositionals?: boolean; allowNegative?: boolean; command?: string } = {},
+): Pick<ParsedCommand<O>, 'values' | 'positionals'> | { exit: number } {
+  let parsed: ParsedCommand<O>;
+  try {
+    parsed = parseArgs({
+      args,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: settings.allowPositionals ?? false,
+      allowNegative: settings.allowNegative ?? false,
+    }) as unknown as ParsedCommand<O>;
+  } catch (err) {
+    const prefix = settings.command ? `ward ${settings.command}: ` : '';
+    io.stderr(`${prefix}${err instanceof Error ? err.message : String(err)}\n\n${help}`);
+    return { exit: EXIT.usage };
+  }
+  if ((parsed.values as { help?: boolean }).help) {
+    io.stdout(help);
+    return { exit: EXIT.ok };
+  }
+  return { values: parsed.values, positionals: parsed.positionals };
 }

@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { parseArgs } from 'node:util';
 import { WardError } from '../core/errors.js';
 import { parseBundle } from '../core/exec/bundle.js';
 import type { Host } from '../core/exec/host.js';
@@ -13,7 +12,7 @@ import { ALL_CHECKS } from '../core/posture/registry.js';
 import type { PostureSnapshot } from '../core/posture/snapshot.js';
 import { currentPlatform, isPlatform } from '../core/platform.js';
 import { AGENT_VERSION } from '../core/version.js';
-import { EXIT, type CliIO } from './io.js';
+import { EXIT, type CliIO, parseCommandArgs } from './io.js';
 import { renderPostureTable } from './posture-render.js';
 
 const HELP = `Usage: ward posture [--json] [--check ID]... [--replay BUNDLE [--platform linux|darwin|win32]]
@@ -116,30 +115,22 @@ export function parseTimeout(value: string | undefined): number | undefined {
 }
 
 export async function run(args: string[], io: CliIO): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        json: { type: 'boolean', default: false },
-        check: { type: 'string', multiple: true },
-        replay: { type: 'string' },
-        platform: { type: 'string' },
-        config: { type: 'string' },
-        timeout: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    io.stderr(`ward posture: ${(err as Error).message}\n\n${HELP}`);
-    return EXIT.usage;
-  }
-  if (values.help) {
-    io.stdout(HELP);
-    return EXIT.ok;
-  }
+  const parsed = parseCommandArgs(
+    args,
+    io,
+    {
+      json: { type: 'boolean', default: false },
+      check: { type: 'string', multiple: true },
+      replay: { type: 'string' },
+      platform: { type: 'string' },
+      config: { type: 'string' },
+      timeout: { type: 'string' },
+    },
+    HELP,
+    { command: 'posture' },
+  );
+  if ('exit' in parsed) return parsed.exit;
+  const { values } = parsed;
   let snapshot: PostureSnapshot;
   try {
     snapshot = await snapshotFor({

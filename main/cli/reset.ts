@@ -1,9 +1,8 @@
 import { access } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { resetDevice } from '../core/identity/device-identity.js';
 import { IdentityFile } from '../core/identity/identity-record.js';
 import { identityEnvironment } from './identity.js';
-import { EXIT, type CliIO } from './io.js';
+import { EXIT, type CliIO, parseCommandArgs } from './io.js';
 
 const HELP = `Usage: ward reset [--yes]
 
@@ -20,17 +19,9 @@ const CONSEQUENCES = `This deletes the device key and this device's identity.
 `;
 
 export async function run(args: string[], io: CliIO): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ args, options: { yes: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } }, strict: true }));
-  } catch (err) {
-    io.stderr(`ward reset: ${(err as Error).message}\n\n${HELP}`);
-    return EXIT.usage;
-  }
-  if (values.help) {
-    io.stdout(HELP);
-    return EXIT.ok;
-  }
+  const parsed = parseCommandArgs(args, io, { yes: { type: 'boolean', default: false } }, HELP, { command: 'reset' });
+  if ('exit' in parsed) return parsed.exit;
+  const { values } = parsed;
   const env = identityEnvironment(io);
   const file = new IdentityFile(env.stateDir);
   const record = await file.read().catch(() => undefined);

@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Agent } from '../core/agent.js';
 import { Outbox } from '../core/broker/outbox.js';
 import { loadConfig } from '../core/config/resolve.js';
@@ -15,7 +14,7 @@ import { silentLogger, type Logger } from '../core/log.js';
 import { currentPlatform } from '../core/platform.js';
 import { KeychainTokenStore, MemoryTokenStore, type TokenStore } from '../core/session/token-store.js';
 import { identityEnvironment } from './identity.js';
-import { EXIT, type CliIO } from './io.js';
+import type { CliIO } from './io.js';
 
 /**
  * What `ward login | logout | status | daemon` share: the agent of this user and machine, the
@@ -79,26 +78,3 @@ export async function connectDaemon(io: CliIO): Promise<LocalApiClient | undefin
   return platform ? LocalApiClient.connect(defaultStateDir(platform, (n) => io.env[n])) : undefined;
 }
 
-/**
- * Parse a command's options; `--help` prints `help`. Returns the values, or the exit code to
- * end with (usage error or help shown).
- */
-export function parseCommandArgs<O extends NonNullable<ParseArgsConfig['options']>>(
-  args: string[],
-  io: CliIO,
-  options: O,
-  help: string,
-): { values: Record<string, string | boolean | undefined> } | { exit: number } {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } } }) as { values: Record<string, string | boolean | undefined> });
-  } catch (err) {
-    io.stderr(`${err instanceof Error ? err.message : String(err)}\n${help}`);
-    return { exit: EXIT.usage };
-  }
-  if (values.help) {
-    io.stdout(help);
-    return { exit: EXIT.ok };
-  }
-  return { values };
-}

@@ -3,13 +3,12 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { BrokerInfo } from '../shared/ipc-contract.js';
 import { loadConfig } from '../core/config/resolve.js';
 import { defaultConfigLocations } from '../core/config/sources.js';
 import { LiveHost } from '../core/exec/live-host.js';
 import { currentPlatform } from '../core/platform.js';
-import { EXIT, type CliIO } from './io.js';
+import { EXIT, type CliIO, parseCommandArgs } from './io.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { RENDERER_DIST, chooseBackend, ensureRendererBuilt, parseBackend, parsePort, startWebUi, untilSignal } from './ui.js';
 
@@ -95,29 +94,20 @@ async function runElectron(binary: string, io: CliIO): Promise<number> {
 }
 
 export async function run(args: string[], io: CliIO): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        headless: { type: 'boolean', default: false },
-        backend: { type: 'string' },
-        port: { type: 'string' },
-        'embedded-broker': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-      allowNegative: true,
-    }));
-  } catch (err) {
-    io.stderr(`ward start: ${(err as Error).message}\n\n${HELP}`);
-    return EXIT.usage;
-  }
-  if (values.help) {
-    io.stdout(HELP);
-    return EXIT.ok;
-  }
+  const parsed = parseCommandArgs(
+    args,
+    io,
+    {
+      headless: { type: 'boolean', default: false },
+      backend: { type: 'string' },
+      port: { type: 'string' },
+      'embedded-broker': { type: 'boolean' },
+    },
+    HELP,
+    { command: 'start', allowNegative: true },
+  );
+  if ('exit' in parsed) return parsed.exit;
+  const { values } = parsed;
   const port = parsePort(values.port);
   const kind = parseBackend(values.backend);
   if (!values.headless) {

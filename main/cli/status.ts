@@ -1,6 +1,6 @@
 import type { AgentState, PostureView, SessionStatus } from '../shared/ipc-contract.js';
-import { EXIT, type CliIO } from './io.js';
-import { connectDaemon, createRuntime, parseCommandArgs } from './session-runtime.js';
+import { EXIT, type CliIO, parseCommandArgs } from './io.js';
+import { connectDaemon, createRuntime } from './session-runtime.js';
 
 const HELP = `Usage: ward status [--json]
 

@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import type * as Vite from 'vite';
 import { WardError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/log.js';
@@ -9,7 +8,7 @@ import { shellHandlers } from '../core/ui-server/shell-handlers.js';
 import type { PostureBackend } from '../core/ui-server/posture-backend.js';
 import { startUiServer, type UiServer } from '../core/ui-server/ui-server.js';
 import type { AboutInfo, AgentBackend, BrokerInfo } from '../shared/ipc-contract.js';
-import { EXIT, type CliIO } from './io.js';
+import { EXIT, type CliIO, parseCommandArgs } from './io.js';
 import { loadPostureConfig } from './posture.js';
 
 const HELP = `Usage: ward ui [--backend agent|posture] [--port N] [--config FILE] [--demo-step-up SECONDS]
@@ -161,28 +160,20 @@ export async function chooseBackend(kind: BackendKind, io: CliIO, log: Logger): 
 }
 
 export async function run(args: string[], io: CliIO): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        backend: { type: 'string' },
-        port: { type: 'string' },
-        config: { type: 'string' },
-        'demo-step-up': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    io.stderr(`ward ui: ${(err as Error).message}\n\n${HELP}`);
-    return EXIT.usage;
-  }
-  if (values.help) {
-    io.stdout(HELP);
-    return EXIT.ok;
-  }
+  const parsed = parseCommandArgs(
+    args,
+    io,
+    {
+      backend: { type: 'string' },
+      port: { type: 'string' },
+      config: { type: 'string' },
+      'demo-step-up': { type: 'string' },
+    },
+    HELP,
+    { command: 'ui' },
+  );
+  if ('exit' in parsed) return parsed.exit;
+  const { values } = parsed;
   const demo = values['demo-step-up'] === undefined ? undefined : Number(values['demo-step-up']);
   if (demo !== undefined && !(Number.isFinite(demo) && demo >= 0 && demo <= 3600)) {
     io.stderr('ward ui: --demo-step-up takes a number of seconds from 0 to 3600\n');
