@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { JWK } from 'jose';
 import { reject, type Rejection } from './errors.js';
-import { importDeviceKey, parseCompactJws, parseJsonSegment, verifyEs256, type DeviceKey } from './jws.js';
+import { keyFromJwkHeader, parseCompactJws, parseJsonSegment, verifyEs256, type DeviceKey } from './jws.js';
 import { AssuranceLevelSchema } from './report-claims.js';
 import { DeviceFactsSchema } from '../../main/core/posture/snapshot.js';
 import type { AssuranceLevel } from '../../main/core/identity/key-store.js';
@@ -101,20 +101,8 @@ export type EnrollmentVerdict = { readonly ok: true; readonly enrollment: Verifi
 export function verifyEnrollment(jws: unknown, options: VerifyEnrollmentOptions = {}): EnrollmentVerdict {
   const parsed = parseCompactJws(jws);
   if ('ok' in parsed) return parsed;
-  const { header } = parsed;
-  if (header.typ !== ENROLLMENT_TYP) return reject('wrong-typ', `the token's typ is not ${ENROLLMENT_TYP}`);
-  if (header.alg !== 'ES256') return reject('unsupported-alg', 'enrollment requests must be signed with ES256');
-  if (header.crit !== undefined) return reject('malformed', 'the header has crit parameters this verifier does not understand');
-  const jwk = header.jwk;
-  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) return reject('invalid-key', 'the header carries no jwk');
-  if ('d' in jwk) return reject('invalid-key', 'the jwk header must not contain private key material');
-  let key: DeviceKey;
-  try {
-    key = importDeviceKey(jwk as JWK);
-  } catch {
-    return reject('invalid-key', 'the jwk header is not a P-256 public key');
-  }
-  if (header.kid !== undefined && header.kid !== key.thumbprint) return reject('invalid-key', 'the kid is not the thumbprint of the jwk');
+  const key = keyFromJwkHeader(parsed, ENROLLMENT_TYP, 'enrollment requests');
+  if ('ok' in key) return key;
   if (!verifyEs256(parsed, key.keyObject)) return reject('bad-signature', 'the signature does not verify with the key in the jwk header');
 
   const result = EnrollmentClaimsSchema.safeParse(parseJsonSegment(parsed.payloadB64));

@@ -293,3 +293,36 @@ export function verifyEs256(parsed: ParsedJws, key: KeyObject): boolean {
     return false;
   }
 }
+
+/** The reasons {@link keyFromJwkHeader} can refuse a self-signed request's header with. */
+export type JwkHeaderRejectReason = 'wrong-typ' | 'unsupported-alg' | 'malformed' | 'invalid-key';
+
+/**
+ * Check the header of a request signed by the key it carries (enrollment, key rotation): the
+ * expected `typ`, ES256, no `crit`, a public P-256 `jwk` (no private parts) and a `kid`, if any,
+ * equal to its RFC 7638 thumbprint. Returns the imported key, or why the header is refused.
+ * The signature is not checked here.
+ *
+ * @example
+ * ```ts
+ * const key = keyFromJwkHeader(parsed, 'ward-enroll+jwt', 'enrollment requests');
+ * if ('ok' in key) return key; // refused
+ * ```
+ */
+export function keyFromJwkHeader(parsed: ParsedJws, typ: string, what: string): DeviceKey | Rejection<JwkHeaderRejectReason> {
+  const { header } = parsed;
+  if (header.typ !== typ) return reject('wrong-typ', `the typ is not ${typ}`);
+  if (header.alg !== 'ES256') return reject('unsupported-alg', `${what} must be signed with ES256`);
+  if (header.crit !== undefined) return reject('malformed', 'the header has crit parameters this verifier does not understand');
+  const jwk = header.jwk;
+  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) return reject('invalid-key', 'the header carries no jwk');
+  if ('d' in jwk) return reject('invalid-key', 'the jwk header must not contain private key material');
+  let key: DeviceKey;
+  try {
+    key = importDeviceKey(jwk as JWK);
+  } catch {
+    return reject('invalid-key', 'the jwk header is not a P-256 public key');
+  }
+  if (header.kid !== undefined && header.kid !== key.thumbprint) return reject('invalid-key', 'the kid is not the thumbprint of the jwk');
+  return key;
+}

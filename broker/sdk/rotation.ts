@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { JWK } from 'jose';
 import { reject, type Rejection } from './errors.js';
-import { importDeviceKey, parseCompactJws, parseJsonSegment, verifyEs256, type DeviceKey, type ParsedJws, type PublicKeyInput } from './jws.js';
+import { importDeviceKey, keyFromJwkHeader, parseCompactJws, parseJsonSegment, verifyEs256, type DeviceKey, type PublicKeyInput } from './jws.js';
 import { AssuranceLevelSchema } from './report-claims.js';
 import type { AssuranceLevel } from '../../main/core/identity/key-store.js';
 
@@ -129,23 +129,6 @@ function resolvePinned(pinned: VerifyKeyRotationOptions['pinnedKey'], deviceId: 
   }
 }
 
-function checkOuterHeader(parsed: ParsedJws): DeviceKey | Rejection<RotationRejectReason> {
-  const { header } = parsed;
-  if (header.typ !== ROTATION_TYP) return reject('wrong-typ', `the request's typ is not ${ROTATION_TYP}`);
-  if (header.alg !== 'ES256') return reject('unsupported-alg', 'rotation requests must be signed with ES256');
-  if (header.crit !== undefined) return reject('malformed', 'the header has crit parameters this verifier does not understand');
-  const jwk = header.jwk;
-  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) return reject('invalid-key', 'the header carries no jwk (the new key)');
-  if ('d' in jwk) return reject('invalid-key', 'the jwk header must not contain private key material');
-  let key: DeviceKey;
-  try {
-    key = importDeviceKey(jwk as JWK);
-  } catch {
-    return reject('invalid-key', 'the jwk header is not a P-256 public key');
-  }
-  if (header.kid !== undefined && header.kid !== key.thumbprint) return reject('invalid-key', 'the kid is not the thumbprint of the jwk');
-  return key;
-}
 
 /**
  * Verify a device's key rotation request (`POST {broker}/rotate`, docs/identity.md): the outer
@@ -169,7 +152,7 @@ function checkOuterHeader(parsed: ParsedJws): DeviceKey | Rejection<RotationReje
 export function verifyKeyRotation(jws: unknown, options: VerifyKeyRotationOptions): KeyRotationVerdict {
   const outer = parseCompactJws(jws);
   if ('ok' in outer) return outer;
-  const newKey = checkOuterHeader(outer);
+  const newKey = keyFromJwkHeader(outer, ROTATION_TYP, 'rotation requests');
   if ('ok' in newKey) return newKey;
   if (!verifyEs256(outer, newKey.keyObject)) return reject('new-signature-bad', 'the request signature does not verify with the new key in the jwk header');
 
