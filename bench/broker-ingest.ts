@@ -21,7 +21,9 @@ import { benchSnapshot, simulateDevices, type IngestFigures, type SimulatedDevic
  */
 export async function measureIngestOverLoopback(options: { devices: number; reportsPerDevice: number }): Promise<IngestFigures & Record<string, number>> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ward-bench-broker-'));
-  const child = spawn(process.execPath, ['bin/ward-broker.mjs', 'serve', '--data', dataDir, '--port', '0'], {
+  // WARD_BENCH_BROKER_NODE_ARGS: extra node flags for the broker child, e.g. `--cpu-prof --cpu-prof-dir=DIR`.
+  const nodeArgs = (process.env.WARD_BENCH_BROKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, 'bin/ward-broker.mjs', 'serve', '--data', dataDir, '--port', '0'], {
     env: { ...process.env, WARD_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -49,7 +49,17 @@ export interface ApiDeps {
  */
 export function registerApi(router: Router, deps: ApiDeps): void {
   const { core, dpop, hub, issuer } = deps;
-  const htu = (ctx: RouteContext): string => new URL(ctx.url.pathname, issuer).href;
+  // The expected `htu` of each device endpoint, computed once (the router only calls `device`
+  // from the few routes below, so this holds a handful of entries).
+  const htus = new Map<string, string>();
+  const htu = (ctx: RouteContext): string => {
+    let href = htus.get(ctx.url.pathname);
+    if (href === undefined) {
+      href = new URL(ctx.url.pathname, issuer).href;
+      htus.set(ctx.url.pathname, href);
+    }
+    return href;
+  };
   const device = (ctx: RouteContext) => core.deviceForKey(dpop.verify(ctx.req, htu(ctx)).jkt);
   const auth = (ctx: RouteContext, roles: readonly CredentialRole[]) => core.authenticate(bearerToken(ctx.req), roles);
   const QUERY: readonly CredentialRole[] = ['admin', 'query'];

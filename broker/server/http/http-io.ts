@@ -8,22 +8,49 @@ export const DEFAULT_BODY_LIMIT_BYTES = 16 * 1024;
 /**
  * Read a request body, answering 413 as soon as it grows past `limitBytes` (the declared
  * Content-Length is checked first so an honest oversized upload is refused before it is read).
+ * Plain `data`/`end` listeners rather than `for await`: the async iterator costs several
+ * promise turns per chunk on the posture hot path.
  */
-export async function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
+  const tooLarge = () => new BrokerError('payload-too-large', `The request body is larger than ${limitBytes} bytes.`);
   const declared = Number(req.headers['content-length'] ?? Number.NaN);
-  if (Number.isFinite(declared) && declared > limitBytes) {
-    throw new BrokerError('payload-too-large', `The request body is larger than ${limitBytes} bytes.`);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limitBytes) {
-      throw new BrokerError('payload-too-large', `The request body is larger than ${limitBytes} bytes.`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+  if (Number.isFinite(declared) && declared > limitBytes) return Promise.reject(tooLarge());
+  if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limitBytes) {
+        done();
+        req.destroy(); // as leaving a `for await` loop would: stop reading the rest
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      done();
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    };
+    const onClose = () => {
+      done();
+      reject(new Error('the request closed before its body was read'));
+    };
+    // Stays attached: a late socket error on this request must not become an uncaught 'error'.
+    req.on('error', (err) => {
+      done();
+      reject(err);
+    });
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('close', onClose);
+  });
 }
 
 function mediaType(req: IncomingMessage): string {
