@@ -9,48 +9,49 @@ export const DEFAULT_BODY_LIMIT_BYTES = 16 * 1024;
  * Read a request body, answering 413 as soon as it grows past `limitBytes` (the declared
  * Content-Length is checked first so an honest oversized upload is refused before it is read).
  * Plain `data`/`end` listeners rather than `for await`: the async iterator costs several
- * promise turns per chunk on the posture hot path.
+ * promise turns per chunk on the posture hot path. (The listeners are inline and stay attached,
+ * guarded by `settled`: named per-request closures cost a `__name` call each under tsx.)
  */
 export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
-  const tooLarge = () => new BrokerError('payload-too-large', `The request body is larger than ${limitBytes} bytes.`);
   const declared = Number(req.headers['content-length'] ?? Number.NaN);
-  if (Number.isFinite(declared) && declared > limitBytes) return Promise.reject(tooLarge());
+  if (Number.isFinite(declared) && declared > limitBytes) return Promise.reject(tooLarge(limitBytes));
   if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const done = () => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('close', onClose);
-    };
-    const onData = (chunk: Buffer) => {
+    let settled = false;
+    req.on('data', (chunk: Buffer) => {
+      if (settled) return;
       size += chunk.length;
       if (size > limitBytes) {
-        done();
+        settled = true;
         req.destroy(); // as leaving a `for await` loop would: stop reading the rest
-        reject(tooLarge());
+        reject(tooLarge(limitBytes));
         return;
       }
       chunks.push(chunk);
-    };
-    const onEnd = () => {
-      done();
+    });
+    req.on('end', () => {
+      if (settled) return;
+      settled = true;
       resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
-    };
-    const onClose = () => {
-      done();
-      reject(new Error('the request closed before its body was read'));
-    };
-    // Stays attached: a late socket error on this request must not become an uncaught 'error'.
+    });
+    // 'error' stays handled after the body is read: a late socket error must not go uncaught.
     req.on('error', (err) => {
-      done();
+      if (settled) return;
+      settled = true;
       reject(err);
     });
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('close', onClose);
+    req.on('close', () => {
+      if (settled) return;
+      settled = true;
+      reject(new Error('the request closed before its body was read'));
+    });
   });
+}
+
+function tooLarge(limitBytes: number): BrokerError {
+  return new BrokerError('payload-too-large', `The request body is larger than ${limitBytes} bytes.`);
 }
 
 function mediaType(req: IncomingMessage): string {
