@@ -32,6 +32,25 @@ export class DpopVerifier {
   constructor(private readonly now: () => number = Date.now) {}
 
   verify(req: IncomingMessage, htu: string, options: { accessToken?: string } = {}): VerifiedDpopProof {
+    const proof = this.#check(req, htu, options);
+    this.#remember(`${proof.jkt}:${proof.jti}`, proof.expiresAtMs);
+    return { jkt: proof.jkt, key: proof.key, jti: proof.jti };
+  }
+
+  /**
+   * Like {@link verify}, but asks `admit` (e.g. "is this key an enrolled, unrevoked device?")
+   * before the proof's `jti` is remembered, and returns its answer. Proofs from keys that are
+   * refused never enter the replay cache, so nobody can crowd enrolled devices' entries out of
+   * it with proofs from throw-away keys.
+   */
+  verifyFor<T>(req: IncomingMessage, htu: string, admit: (jkt: string) => T, options: { accessToken?: string } = {}): T {
+    const proof = this.#check(req, htu, options);
+    const admitted = admit(proof.jkt);
+    this.#remember(`${proof.jkt}:${proof.jti}`, proof.expiresAtMs);
+    return admitted;
+  }
+
+  #check(req: IncomingMessage, htu: string, options: { accessToken?: string }): VerifiedDpopProof & { expiresAtMs: number } {
     const header = req.headers.dpop;
     if (typeof header !== 'string' || header.length === 0) {
       throw new BrokerError('invalid-dpop-proof', 'This endpoint needs a DPoP proof signed by the device key (DPoP header).', { reason: 'missing-dpop-proof' });
@@ -62,8 +81,7 @@ export class DpopVerifier {
       const ath = createHash('sha256').update(options.accessToken).digest('base64url');
       if (c.ath !== ath) throw refuse('ath does not match the access token');
     }
-    this.#remember(`${key.thumbprint}:${c.jti}`, (c.iat + IAT_WINDOW_SECONDS) * 1000);
-    return { jkt: key.thumbprint, key, jti: c.jti };
+    return { jkt: key.thumbprint, key, jti: c.jti, expiresAtMs: (c.iat + IAT_WINDOW_SECONDS) * 1000 };
   }
 
   #remember(id: string, expiresAtMs: number): void {

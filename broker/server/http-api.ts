@@ -60,7 +60,7 @@ export function registerApi(router: Router, deps: ApiDeps): void {
     }
     return href;
   };
-  const device = (ctx: RouteContext) => core.deviceForKey(dpop.verify(ctx.req, htu(ctx)).jkt);
+  const device = (ctx: RouteContext) => dpop.verifyFor(ctx.req, htu(ctx), (jkt) => core.deviceForKey(jkt));
   const auth = (ctx: RouteContext, roles: readonly CredentialRole[]) => core.authenticate(bearerToken(ctx.req), roles);
   const QUERY: readonly CredentialRole[] = ['admin', 'query'];
   const ADMIN: readonly CredentialRole[] = ['admin'];
