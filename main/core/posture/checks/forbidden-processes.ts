@@ -1,17 +1,12 @@
-import { describeError } from '../../errors.js';
 import { outcome, type PostureCheck } from '../check.js';
-import { describeRule, matchProcessRules } from './process-rules.js';
+import { describeRule, PROCESS_READS, runProcessRules } from './process-rules.js';
 
 export const forbiddenProcesses: PostureCheck = {
   id: 'forbidden-processes',
   title: 'Forbidden apps not running',
   description: 'No app the policy forbids is running (by name, or by executable SHA-256 where pinned).',
   platforms: ['linux', 'darwin', 'win32'],
-  reads: {
-    linux: '/proc/PID/comm and /proc/PID/exe for every process; SHA-256 of pinned executables',
-    darwin: '`ps -axo pid=,comm=`; SHA-256 of pinned executables',
-    win32: '`Get-Process` (name, path) via PowerShell; SHA-256 of pinned executables',
-  },
+  reads: PROCESS_READS,
   remediation: {
     linux: ['Quit the app named above and uninstall it (`sudo apt-get remove …`); it is not allowed on company devices.'],
     darwin: ['Quit the app named above and move it to the Trash; it is not allowed on company devices.'],
@@ -19,14 +14,9 @@ export const forbiddenProcesses: PostureCheck = {
   },
   async collect(ctx) {
     const rules = ctx.config.forbiddenProcesses;
-    const config = { kind: 'config' as const, source: 'forbiddenProcesses', excerpt: JSON.stringify(rules).slice(0, 2000) };
-    let processes;
-    try {
-      processes = await ctx.probes.listProcesses(ctx);
-    } catch (err) {
-      return { ...outcome.error(`could not list processes: ${describeError(err)}`), extraEvidence: [config] };
-    }
-    const results = await matchProcessRules(ctx, rules, processes);
+    const run = await runProcessRules(ctx, rules, 'forbiddenProcesses');
+    if ('status' in run) return run;
+    const { config, processes, results } = run;
     const running = results.filter((r) => r.matches.length > 0);
     // A pinned rule whose name matched but whose hash could not be read cannot be ruled out.
     const undetermined = results.filter((r) => r.matches.length === 0 && r.mismatched.some((m) => !m.problem.startsWith('its executable hash is')));

@@ -1,7 +1,15 @@
 import { describeError } from '../../errors.js';
-import type { CheckContext } from '../check.js';
+import { outcome, type CheckContext, type CheckOutcome } from '../check.js';
 import type { ProcessRule } from '../config.js';
 import type { ProcessInfo } from '../probes/probes.js';
+import type { Evidence } from '../snapshot.js';
+
+/** What the process checks read on each OS (shared by required- and forbidden-processes). */
+export const PROCESS_READS = {
+  linux: '/proc/PID/comm and /proc/PID/exe for every process; SHA-256 of pinned executables',
+  darwin: '`ps -axo pid=,comm=`; SHA-256 of pinned executables',
+  win32: '`Get-Process` (name, path) via PowerShell; SHA-256 of pinned executables',
+} as const;
 
 export interface ProcessMatch {
   readonly rule: ProcessRule;
@@ -60,4 +68,30 @@ export async function matchProcessRules(
 
 export function describeRule(rule: ProcessRule): string {
   return rule.sha256 ? `${rule.name} (sha256 ${rule.sha256.slice(0, 12)}…)` : rule.name;
+}
+
+export interface ProcessRuleRun {
+  /** The configured rules, as evidence of what was compared against. */
+  readonly config: Evidence;
+  readonly processes: readonly ProcessInfo[];
+  readonly results: readonly ProcessMatch[];
+}
+
+/**
+ * List the running processes and match `rules` against them; when the processes cannot be listed,
+ * the `error` outcome to return instead (with the rules as evidence).
+ */
+export async function runProcessRules(
+  ctx: CheckContext,
+  rules: readonly ProcessRule[],
+  configName: string,
+): Promise<ProcessRuleRun | CheckOutcome> {
+  const config: Evidence = { kind: 'config', source: configName, excerpt: JSON.stringify(rules).slice(0, 2000) };
+  let processes: ProcessInfo[];
+  try {
+    processes = await ctx.probes.listProcesses(ctx);
+  } catch (err) {
+    return { ...outcome.error(`could not list processes: ${describeError(err)}`), extraEvidence: [config] };
+  }
+  return { config, processes, results: await matchProcessRules(ctx, rules, processes) };
 }

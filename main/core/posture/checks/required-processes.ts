@@ -1,17 +1,12 @@
-import { describeError } from '../../errors.js';
 import { outcome, type PostureCheck } from '../check.js';
-import { describeRule, matchProcessRules } from './process-rules.js';
+import { describeRule, PROCESS_READS, runProcessRules } from './process-rules.js';
 
 export const requiredProcesses: PostureCheck = {
   id: 'required-processes',
   title: 'Required apps running',
   description: 'Every app the policy requires is running (by name, and by executable SHA-256 where pinned).',
   platforms: ['linux', 'darwin', 'win32'],
-  reads: {
-    linux: '/proc/PID/comm and /proc/PID/exe for every process; SHA-256 of pinned executables',
-    darwin: '`ps -axo pid=,comm=`; SHA-256 of pinned executables',
-    win32: '`Get-Process` (name, path) via PowerShell; SHA-256 of pinned executables',
-  },
+  reads: PROCESS_READS,
   remediation: {
     linux: ['Start the missing app (see the list above), or reinstall it from your company\'s software portal.'],
     darwin: ['Open the missing app (see the list above) from Applications, or reinstall it from Self Service.'],
@@ -19,14 +14,9 @@ export const requiredProcesses: PostureCheck = {
   },
   async collect(ctx) {
     const rules = ctx.config.requiredProcesses;
-    const config = { kind: 'config' as const, source: 'requiredProcesses', excerpt: JSON.stringify(rules).slice(0, 2000) };
-    let processes;
-    try {
-      processes = await ctx.probes.listProcesses(ctx);
-    } catch (err) {
-      return { ...outcome.error(`could not list processes: ${describeError(err)}`), extraEvidence: [config] };
-    }
-    const results = await matchProcessRules(ctx, rules, processes);
+    const run = await runProcessRules(ctx, rules, 'requiredProcesses');
+    if ('status' in run) return run;
+    const { config, processes, results } = run;
     const missing = results.filter((r) => r.matches.length === 0);
     const observed = {
       processCount: processes.length,
