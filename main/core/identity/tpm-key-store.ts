@@ -10,6 +10,7 @@ import { readStateFile, writeFileAtomic } from './atomic-file.js';
 import { IdentityError } from './errors.js';
 import { publicPart } from './jws.js';
 import { assertKeyAlias, type CreatedKey, type DeviceKeyStore } from './key-store.js';
+import { nativeTpmStatus, tpmLine, type TpmLine, type TpmSignerKind } from './native-tpm.js';
 import { parseTpmPublic, parseTpmSignature, REQUIRED_TPM_ATTRIBUTES, type TpmEccPublic } from './tpm-structures.js';
 
 /**
@@ -45,7 +46,19 @@ export interface TpmKeyStoreOptions {
   /** Budget for each tpm2-tools call (default 10 s: key creation on a real TPM can take seconds). */
   readonly timeoutMs?: number;
   readonly handleBase?: number;
+  /**
+   * Who signs: `auto` (default) the native tss2-esys addon when it is built and loads, else
+   * tpm2-tools; `native` or `tpm2-tools` to insist (the benchmark measures both). Creation,
+   * deletion and public-area reads always use tpm2-tools.
+   */
+  readonly signer?: 'auto' | TpmSignerKind;
 }
+
+const NativeFailureSchema = z.object({
+  code: z.enum(['tpm-unavailable', 'device-key-lost', 'tpm-error']),
+  message: z.string().max(1000),
+  stage: z.string().max(200).optional(),
+});
 
 export type TpmProbe = { readonly available: true; readonly manufacturer: string | null } | { readonly available: false; readonly reason: string };
 
@@ -73,8 +86,15 @@ export class TpmKeyStore implements DeviceKeyStore {
   private readonly env: Readonly<Record<string, string>> | undefined;
   private readonly timeoutMs: number;
   private readonly handleBase: number;
-  /** tpm2-tools without a resource manager must not overlap: one TPM conversation at a time. */
-  private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * A TPM without a resource manager must not see overlapping clients: one conversation at a
+   * time, shared with every store on the same TCTI in this process (and with the native signer).
+   */
+  private readonly line: TpmLine;
+  /** Who signs: the native tss2-esys addon or a tpm2-tools process per signature. */
+  readonly signer: TpmSignerKind;
+  /** Why tpm2-tools signs when the native signer was wanted (`auto`) but is not usable. */
+  readonly signerFallbackReason: string | undefined;
   private readonly verifiers = new Map<string, { handle: string; key: KeyObject }>();
 
   constructor(options: TpmKeyStoreOptions) {
@@ -83,6 +103,14 @@ export class TpmKeyStore implements DeviceKeyStore {
     this.env = options.tcti ? { TPM2TOOLS_TCTI: options.tcti } : undefined;
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.handleBase = options.handleBase ?? DEFAULT_HANDLE_BASE;
+    this.line = tpmLine(options.tcti ?? this.host.env('TPM2TOOLS_TCTI'), this.timeoutMs);
+    const wanted = options.signer ?? 'auto';
+    const native = wanted === 'tpm2-tools' ? undefined : nativeTpmStatus();
+    if (wanted === 'native' && !native?.available) {
+      throw new IdentityError('tpm-unavailable', native && !native.available ? native.reason : 'the native TPM signer is not usable');
+    }
+    this.signer = native?.available ? 'native' : 'tpm2-tools';
+    this.signerFallbackReason = native && !native.available ? native.reason : undefined;
   }
 
   /** Does a TPM answer? Never throws. */
@@ -91,7 +119,11 @@ export class TpmKeyStore implements DeviceKeyStore {
       return { available: false, reason: `Ward's TPM support is built for Linux only; on ${host.platform} a hardware key store is not built yet` };
     }
     try {
-      const result = await host.run('tpm2_getcap', ['properties-fixed'], { timeoutMs: 5_000, ...(tcti ? { env: { TPM2TOOLS_TCTI: tcti } } : {}) });
+      const line = tpmLine(tcti ?? host.env('TPM2TOOLS_TCTI'));
+      const result = await line.serial(async () => {
+        await line.releaseNative();
+        return host.run('tpm2_getcap', ['properties-fixed'], { timeoutMs: 5_000, ...(tcti ? { env: { TPM2TOOLS_TCTI: tcti } } : {}) });
+      });
       const match = /TPM2_PT_MANUFACTURER:\s*\n(?:\s+raw:.*\n)?\s+value:\s*"?([^"\n]*)"?/.exec(result.stdout);
       return { available: true, manufacturer: match?.[1]?.trim() || null };
     } catch (err) {
@@ -100,13 +132,13 @@ export class TpmKeyStore implements DeviceKeyStore {
   }
 
   private serial<T>(work: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(work, work);
-    this.queue = next.catch(() => undefined);
-    return next;
+    return this.line.serial(work);
   }
 
+  /** Run a tpm2-tools command; call inside `serial`. */
   private async tpm(command: string, args: readonly string[], what: string): Promise<ExecResult> {
     try {
+      await this.line.releaseNative();
       return await this.host.run(command, args, { timeoutMs: this.timeoutMs, ...(this.env ? { env: this.env } : {}) });
     } catch (err) {
       throw tpmFailure(err, what);
@@ -232,7 +264,26 @@ export class TpmKeyStore implements DeviceKeyStore {
   async sign(alias: string, data: Uint8Array): Promise<Uint8Array> {
     const record = await this.record(alias);
     const digest = createHash('sha256').update(data).digest();
-    const raw = await this.serial(() =>
+    const signature = this.signer === 'native' ? await this.signNative(record, digest) : parseTpmSignature(await this.signWithTools(record, digest));
+    // A replaced TPM could hold some other key at our handle: a signature that does not verify
+    // under the enrolled public key means the enrolled key is gone, whatever answered.
+    if (!nodeVerify('sha256', data, { key: this.verifier(alias, record), dsaEncoding: 'ieee-p1363' }, signature)) {
+      throw deviceKeyLost();
+    }
+    return signature;
+  }
+
+  private async signNative(record: TpmKeyRecord, digest: Buffer): Promise<Uint8Array> {
+    try {
+      return await this.serial(() => this.line.nativeSign(Number.parseInt(record.handle, 16), digest));
+    } catch (err) {
+      throw nativeTpmFailure(err);
+    }
+  }
+
+  /** The TPMT_SIGNATURE tpm2_sign wrote. */
+  private signWithTools(record: TpmKeyRecord, digest: Buffer): Promise<Buffer> {
+    return this.serial(() =>
       this.withTemp(async (file) => {
         const input = file('digest.bin');
         const output = file('signature.tss');
@@ -245,13 +296,19 @@ export class TpmKeyStore implements DeviceKeyStore {
         return readFile(output);
       }),
     );
-    const signature = parseTpmSignature(raw);
-    // A replaced TPM could hold some other key at our handle: a signature that does not verify
-    // under the enrolled public key means the enrolled key is gone, whatever answered.
-    if (!nodeVerify('sha256', data, { key: this.verifier(alias, record), dsaEncoding: 'ieee-p1363' }, signature)) {
-      throw deviceKeyLost();
-    }
-    return signature;
+  }
+
+  /**
+   * Release this store's native TPM connection (agent shutdown, handing the TPM to another
+   * process). The store stays usable: the next signature reconnects.
+   */
+  async close(): Promise<void> {
+    await this.serial(() => this.line.releaseNative());
+  }
+
+  /** Connections the native signer has opened to this store's TPM so far (diagnostics, tests). */
+  get nativeConnections(): number {
+    return this.line.nativeOpens;
   }
 
   async publicJwk(alias: string): Promise<JWK> {
@@ -273,6 +330,19 @@ export class TpmKeyStore implements DeviceKeyStore {
         if (read.parsed.publicJwk.x !== expected.x || read.parsed.publicJwk.y !== expected.y) throw deviceKeyLost();
         return { area: read.area, attributes: read.parsed.attributeNames };
       }),
+    );
+  }
+
+  /**
+   * Run TPM work that names this key by its persistent handle (TPM2_Certify, tpm-attestation.ts):
+   * in turn with this store's other TPM calls, with the same tools, TCTI, errors and scratch files.
+   */
+  withKeyHandle<T>(
+    alias: string,
+    work: (tpm: { handle: string; stateDir: string; run: (command: string, args: readonly string[], what: string) => Promise<ExecResult>; file: (name: string) => string }) => Promise<T>,
+  ): Promise<T> {
+    return this.record(alias).then((record) =>
+      this.serial(() => this.withTemp((file) => work({ handle: record.handle, stateDir: this.stateDir, run: (c, a, w) => this.tpm(c, a, w), file }))),
     );
   }
 
@@ -321,6 +391,31 @@ function lostIfHandleGone(err: unknown): unknown {
   return handleGone(err) ? deviceKeyLost(err) : err;
 }
 
+const NO_TPM_HINT = 'Check that the TPM is enabled in the firmware and that /dev/tpmrm0 is readable (or TPM2TOOLS_TCTI points to a running TPM).';
+
+/**
+ * Turn a rejection from the native signer (`native/tpm`: `code`, `message`, `stage`) into the
+ * same typed errors the tpm2-tools path gives. Anything else becomes `tpm-error`. Never throws.
+ */
+export function nativeTpmFailure(err: unknown): IdentityError {
+  if (err instanceof IdentityError) return err;
+  const parsed = NativeFailureSchema.safeParse(err);
+  if (!parsed.success) return new IdentityError('tpm-error', `the native TPM signer failed: ${truncate(describeErrorSafely(err), 200)}`, { cause: err });
+  const { code, message } = parsed.data;
+  switch (code) {
+    case 'device-key-lost':
+      return deviceKeyLost(err);
+    case 'tpm-unavailable':
+      return new IdentityError('tpm-unavailable', `no TPM answered while ${truncate(message, 200)}`, { cause: err, hint: NO_TPM_HINT });
+    case 'tpm-error':
+      return new IdentityError('tpm-error', `the TPM failed while ${truncate(message, 200)}`, { cause: err });
+  }
+}
+
+function describeErrorSafely(err: unknown): string {
+  return err instanceof Error ? err.message : typeof err === 'string' ? err : 'an unexpected value was thrown';
+}
+
 /** Turn what tpm2-tools said into a typed error. stderr carries TPM return codes, never key material. */
 function tpmFailure(err: unknown, what: string): IdentityError {
   if (err instanceof IdentityError) return err;
@@ -331,10 +426,7 @@ function tpmFailure(err: unknown, what: string): IdentityError {
     if (err.code === 'timeout') return new IdentityError('tpm-unavailable', `the TPM did not answer while ${what}`, { cause: err });
     const stderr = err.stderr ?? '';
     if (NO_TPM.test(stderr)) {
-      return new IdentityError('tpm-unavailable', `no TPM answered while ${what}`, {
-        cause: err,
-        hint: 'Check that the TPM is enabled in the firmware and that /dev/tpmrm0 is readable (or TPM2TOOLS_TCTI points to a running TPM).',
-      });
+      return new IdentityError('tpm-unavailable', `no TPM answered while ${what}`, { cause: err, hint: NO_TPM_HINT });
     }
     return new IdentityError('tpm-error', `the TPM failed while ${what}: ${lastErrorLine(stderr)}`, { cause: err });
   }
