@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { networkInterfaces } from 'node:os';
 import type { Logger } from '../../log.js';
+import type { Platform } from '../../platform.js';
 import { systemClock, type Clock, type TimerHandle } from '../../session/clock.js';
 import { recheck, takeSnapshot, type EngineOptions } from '../engine.js';
 import type { PostureSnapshot } from '../snapshot.js';
@@ -47,8 +48,18 @@ export interface PostureMonitorEvents {
   error: [err: Error];
 }
 
-/** Checks left out of the 60 s safety net by default: each runs package-manager commands for up to seconds, and the files they read (apt lists, apt.conf.d, dpkg status) are watched; they re-run every 15 min. */
-export const DEFAULT_HEAVY_CHECKS: readonly string[] = ['os-updates', 'auto-update'];
+/**
+ * Checks left out of the 60 s safety net by default; they re-run on their watches and every 15 min.
+ * Linux: both run package-manager commands for up to seconds (apt lists, apt.conf.d and dpkg status
+ * are watched). macOS: `softwareupdate -l` asks Apple's servers. Windows: `Get-HotFix` is a WMI
+ * query and the rule counts days. Windows and macOS auto-update read one registry key or plist,
+ * so they stay in the 60 s pass (on Windows nothing else would notice the registry change).
+ */
+export const DEFAULT_HEAVY_CHECKS: Readonly<Record<Platform, readonly string[]>> = {
+  linux: ['os-updates', 'auto-update'],
+  darwin: ['os-updates'],
+  win32: ['os-updates'],
+};
 
 function fingerprint(check: PostureSnapshot['checks'][number]): string {
   return `${check.status}|${JSON.stringify(check.observed)}`;
@@ -191,7 +202,7 @@ export class PostureMonitor extends EventEmitter<PostureMonitorEvents> {
       this.#watcher.arm(); // pick up directories created since
       const now = this.#clock.now();
       const heavyDue = now - this.#lastHeavyAt >= (this.#o.heavyRecheckMs ?? 15 * 60_000);
-      const heavy = new Set(this.#o.heavyChecks ?? DEFAULT_HEAVY_CHECKS);
+      const heavy = new Set(this.#o.heavyChecks ?? DEFAULT_HEAVY_CHECKS[this.#o.engine.host.platform]);
       const ids = heavyDue ? 'all' : (this.#snapshot?.checks ?? []).map((c) => c.id).filter((id) => !heavy.has(id));
       if (heavyDue) this.#lastHeavyAt = now;
       void this.request(ids, 'periodic').finally(() => this.#scheduleFull());

@@ -24,7 +24,7 @@ export interface PostureWatcherEvents {
 
 interface DirWatch {
   readonly dir: string;
-  /** basename → checks; `*` → checks for any entry. */
+  /** basename → checks; `*` → checks for any entry; `name*` → entries starting with `name`. */
   readonly rules: Map<string, Set<string>>;
   handle?: { close(): void };
 }
@@ -58,7 +58,7 @@ export class PostureWatcher extends EventEmitter<PostureWatcherEvents> {
     const next = new Map<string, DirWatch>();
     for (const t of targets) {
       const dir = t.kind === 'dir' ? t.path : dirname(t.path);
-      const name = t.kind === 'dir' ? '*' : basename(t.path);
+      const name = t.kind === 'dir' ? '*' : t.kind === 'prefix' ? `${basename(t.path)}*` : basename(t.path);
       const entry = next.get(dir) ?? { dir, rules: new Map<string, Set<string>>(), ...(this.#dirs.get(dir)?.handle ? { handle: this.#dirs.get(dir)!.handle! } : {}) };
       const set = entry.rules.get(name) ?? new Set<string>();
       for (const c of t.checks) set.add(c);
@@ -113,7 +113,7 @@ export class PostureWatcher extends EventEmitter<PostureWatcherEvents> {
     const checks: string[] = [];
     for (const [rule, ids] of entry.rules) {
       // No filename (some platforms) means "something in here changed": take every rule.
-      if (rule === '*' || name === null || rule === name) checks.push(...ids);
+      if (rule === '*' || name === null || rule === name || (rule.endsWith('*') && name.startsWith(rule.slice(0, -1)))) checks.push(...ids);
     }
     if (checks.length > 0) this.#queue(entry, checks, name === null ? entry.dir : `${entry.dir}/${name}`);
   }
