@@ -2,16 +2,19 @@
 // Finds the system packages Ward's real-component tests use (keyring, software TPM, Chromium, ...).
 // On Debian/Ubuntu as root it installs the missing ones with apt-get; elsewhere it stops and
 // prints the exact command to run. No test is ever skipped for a missing package.
+// Then it builds the native TPM signer (native/tpm), unless it is already newer than its sources.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { buildNative } from '../native/tpm/build.mjs';
 
 const { packages } = JSON.parse(readFileSync(new URL('./system-packages.json', import.meta.url), 'utf8'));
 const present = (probe) => probe.split('|').some((p) => existsSync(p));
 const missing = packages.filter((p) => !present(p.probe));
+const buildNativeOrExit = () => process.exit(buildNative() ? 0 : 1);
 
 if (missing.length === 0) {
   console.log(`setup: all ${packages.length} system packages for the real-component tests are present.`);
-  process.exit(0);
+  buildNativeOrExit();
 }
 
 const names = [...new Set(missing.map((p) => p.deb))];
@@ -41,3 +44,4 @@ if (still.length) {
   process.exit(1);
 }
 console.log('setup: done.');
+buildNativeOrExit();
