@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../main/core/log.js';
 import { evaluatePolicy, type PolicyEvaluation } from '../../main/core/policy/evaluate.js';
 import { parsePolicy, type Policy } from '../../main/core/policy/schema.js';
-import { MemoryChallengeStore, postureViewFromReport, signPolicyBundle, verifyEnrollment, verifyKeyRotation, verifyPostureReport, type SubjectId } from '../sdk/index.js';
+import { postureViewFromReport, signPolicyBundle, verifyEnrollment, verifyKeyRotation, verifyPostureReport, type SubjectId } from '../sdk/index.js';
+import { DurableChallenges } from './challenges.js';
 import type { BrokerConfig } from './config.js';
 import { BrokerError } from './errors.js';
 import type { EventHub } from './events.js';
@@ -64,9 +65,8 @@ interface Waiter {
  * admin/query views. The HTTP layer (`http-api.ts`) and the in-process admin object call this.
  */
 export class BrokerCore {
-  readonly #challenges: MemoryChallengeStore;
-  /** Nonces already answered (kept for their TTL) so a reused nonce is refused as a replay. */
-  readonly #answeredNonces = new Map<string, number>();
+  /** Outstanding and answered challenges, durable across restarts (used nonces stay used). */
+  readonly #challenges: DurableChallenges;
   readonly #waiters = new Map<string, Waiter>();
   /**
    * Enrolled devices by key thumbprint, as last read or written by this process (the only writer:
@@ -82,7 +82,7 @@ export class BrokerCore {
   #bundleCache: { version: number; bundle: string; refreshAtMs: number } | undefined;
 
   constructor(private readonly d: CoreDeps) {
-    this.#challenges = new MemoryChallengeStore({ ttlSeconds: d.config.challengeTimeoutSeconds + 30, now: () => new Date(d.now()) });
+    this.#challenges = new DurableChallenges(d.storage.challenges, d.now);
   }
 
   // ---- credentials -------------------------------------------------------------------------
@@ -144,6 +144,9 @@ export class BrokerCore {
       ...(claims.key_store ? { keyStore: claims.key_store } : {}),
       ...(claims.device ? { os: claims.device.os, agentVersion: claims.device.agentVersion } : {}),
       ...(claims.tpm ? { tpmAttributes: claims.tpm.attributes } : {}),
+      // `tpm-certified`: the SDK verified a TPM2_Certify of this key by the device's AK.
+      keyAttestation: verdict.enrollment.keyAttestation.status,
+      ...(verdict.enrollment.keyAttestation.status === 'tpm-certified' ? { attestationKeyName: verdict.enrollment.keyAttestation.akName } : {}),
     };
     const result = this.d.storage.enrollDevice(
       hashSecret(token),
@@ -200,6 +203,9 @@ export class BrokerCore {
     const attributes: Record<string, unknown> = {
       ...(claims.key_store ? { keyStore: claims.key_store } : {}),
       ...(claims.tpm ? { tpmAttributes: claims.tpm.attributes } : {}),
+      // Rotation carries no TPM2_Certify: the new key is uncertified (attributes are merged).
+      keyAttestation: 'uncertified',
+      attestationKeyName: null,
     };
     const result = this.d.storage.rotateDeviceKey(deviceId, oldThumbprint, { jkt: thumbprint, publicJwk, assurance: claims.assurance, attributes }, nowMs);
     if (!result.ok) {
@@ -367,13 +373,12 @@ export class BrokerCore {
     if (!verdict.ok) this.#refuse(device, verdict.reason, verdict.detail, nowMs);
     const claims = verdict.report.claims;
     let nonce: string | null = null;
+    let markNonceUsed: (() => void) | undefined;
     if (claims.eat_nonce !== undefined) {
       nonce = claims.eat_nonce;
-      this.#pruneNonces(nowMs);
-      if (this.#answeredNonces.has(nonce)) this.#refuse(device, 'replayed-nonce', 'this challenge was already answered', nowMs);
-      const answer = this.#challenges.consume(nonce, device.id);
-      if (!answer.ok) this.#refuse(device, answer.reason, answer.detail, nowMs);
-      this.#answeredNonces.set(nonce, answer.challenge.expiresAt.getTime());
+      const answer = this.#challenges.use(nonce, device.id);
+      if (!answer.ok) this.#refuse(device, answer.reason, answer.detail, nowMs, answer.markUsed);
+      markNonceUsed = answer.markUsed;
     }
     const policy = this.#currentPolicy();
     const previous = this.#verdictState.get(device.id) ?? this.d.storage.getVerdictState(device.id);
@@ -397,6 +402,7 @@ export class BrokerCore {
       nonce,
     };
     const stored = this.#persist(() => {
+      markNonceUsed?.();
       this.d.storage.saveVerdict(record);
       this.d.storage.addHistory({
         deviceId: device.id,
@@ -448,15 +454,18 @@ export class BrokerCore {
     return result;
   }
 
-  #refuse(device: DeviceRecord, reason: string, detail: string, nowMs: number): never {
-    this.#persist(() => this.d.storage.addHistory({ deviceId: device.id, atMs: nowMs, outcome: 'refused', seq: null, status: null, reason, failures: [] })).catch(() => undefined);
+  #refuse(device: DeviceRecord, reason: string, detail: string, nowMs: number, alsoWrite?: () => void): never {
+    this.#persist(() => {
+      alsoWrite?.();
+      this.d.storage.addHistory({ deviceId: device.id, atMs: nowMs, outcome: 'refused', seq: null, status: null, reason, failures: [] });
+    }).catch(() => undefined);
     this.d.log.warn({ deviceId: device.id, reason }, 'posture report refused');
     throw new BrokerError('report-refused', `The posture report was refused: ${detail}.`, { reason });
   }
 
-  #pruneNonces(nowMs: number): void {
-    if (this.#answeredNonces.size < 10_000) return;
-    for (const [nonce, exp] of this.#answeredNonces) if (exp <= nowMs) this.#answeredNonces.delete(nonce);
+  /** Forget expired challenges (the broker's periodic purge). */
+  purgeExpired(): void {
+    this.#challenges.prune();
   }
 
   /**
@@ -469,7 +478,8 @@ export class BrokerCore {
     if (!this.d.hub.isConnected(deviceId)) {
       throw new BrokerError('device-offline', 'The device has no open event channel, so it cannot be challenged now. Its latest report is at GET /devices/{id}.');
     }
-    const challenge = this.#challenges.issue({ subject: deviceId, ttlSeconds: Math.ceil(timeoutMs / 1000) + 30 });
+    // Durable before it goes out: a report answering it is accepted after a broker restart too.
+    const challenge = this.#challenges.issue(deviceId, Math.ceil(timeoutMs / 1000) + 30);
     const promise = new Promise<IngestResult & { nonce: string }>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters.delete(challenge.nonce);
@@ -477,7 +487,12 @@ export class BrokerCore {
       }, timeoutMs);
       this.#waiters.set(challenge.nonce, { resolve: (r) => resolve({ ...r, nonce: challenge.nonce }), timer });
     });
-    this.d.hub.send(deviceId, 'challenge', { nonce: challenge.nonce, expiresAt: challenge.expiresAt.toISOString(), reportUrl: new URL('/posture', this.d.issuer).href });
+    this.d.hub.send(
+      deviceId,
+      'challenge',
+      { nonce: challenge.nonce, expiresAt: challenge.expiresAt.toISOString(), reportUrl: new URL('/posture', this.d.issuer).href },
+      { expiresAtMs: challenge.expiresAt.getTime() },
+    );
     return promise;
   }
 
@@ -550,6 +565,9 @@ export class BrokerCore {
       account: device.accountId,
       enrolledAt: new Date(device.enrolledAtMs).toISOString(),
       keyRotatedAt: device.keyRotatedAtMs === null ? null : new Date(device.keyRotatedAtMs).toISOString(),
+      // Devices enrolled before key attestation existed have no such attribute: uncertified.
+      keyAttestation: device.attributes.keyAttestation === 'tpm-certified' ? 'tpm-certified' : 'uncertified',
+      attestationKeyName: typeof device.attributes.attestationKeyName === 'string' ? device.attributes.attestationKeyName : null,
       revokedAt: device.revokedAtMs === null ? null : new Date(device.revokedAtMs).toISOString(),
       lastSeq: device.lastSeq,
       connected: this.d.hub.isConnected(device.id),

@@ -7,6 +7,8 @@ import { silentLogger, type Logger } from '../../main/core/log.js';
 import { BrokerCore } from './broker-core.js';
 import { parseConfig, UserStore, type BrokerConfig } from './config.js';
 import { DemoResource } from './demo-resource.js';
+import { DeviceClaimReceiver } from './device-claims.js';
+import { DeviceSetQueues } from './device-set-queues.js';
 import { DpopVerifier } from './dpop.js';
 import { BrokerError } from './errors.js';
 import { EventHub } from './events.js';
@@ -69,10 +71,31 @@ export interface Broker {
   close(): Promise<void>;
 }
 
+/**
+ * A DPoP proof stays acceptable for up to 120 s after it was accepted (`iat` within ±60 s) and the
+ * replay cache lives in memory. So the broker records, every 5 s, until when proofs it accepted
+ * could still pass (now + 130 s: the heartbeat period and slack included); after a restart within
+ * that time it requires its new DPoP-Nonce until then, which no earlier proof can carry.
+ */
+const DPOP_LIVE_UNTIL = 'dpop.proofsLiveUntil';
+const DPOP_HEARTBEAT_MS = 5_000;
+const DPOP_LIVE_MARGIN_MS = 130_000;
+
 const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/;
 
 export function isLoopbackHost(host: string): boolean {
   return LOOPBACK.test(host);
+}
+
+function readTls(tls: { certFile: string; keyFile: string }): { cert: Buffer; key: Buffer } {
+  const read = (file: string, what: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new BrokerError('config-invalid', `Cannot read the TLS ${what} ${file}.`, { cause: err, hint: 'Set tls.certFile and tls.keyFile to PEM files the broker can read.' });
+    }
+  };
+  return { cert: read(tls.certFile, 'certificate'), key: read(tls.keyFile, 'private key') };
 }
 
 /**
@@ -101,9 +124,11 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
 
   mkdirSync(options.dataDir, { recursive: true });
   const storage = new SqliteStorage(join(options.dataDir, 'broker.db'));
+  /** What a failed start must stop before the database closes (timers that write to it). */
+  const onFailedStart: (() => Promise<void> | void)[] = [];
   try {
     const server: Server = config.tls
-      ? createHttpsServer({ cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) })
+      ? createHttpsServer(readTls(config.tls))
       : createHttpServer();
     // Slow or idle clients must not hold sockets forever; SSE channels keep themselves alive.
     server.headersTimeout = 10_000;
@@ -115,6 +140,9 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
         resolve();
       });
     });
+    onFailedStart.push(() => {
+      server.close();
+    });
     const actualPort = (server.address() as AddressInfo).port;
     const hostInUrl = host.includes(':') ? `[${host}]` : host;
     const url = `${config.tls ? 'https' : 'http'}://${hostInUrl}:${actualPort}`;
@@ -122,11 +150,22 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     const demoResource = `${issuer}/demo`;
 
     const keys = loadOrCreateKeys(storage);
-    const hub = new EventHub();
+    const hub = new EventHub(storage.events, now);
     const users = new UserStore(config.users, options.configFile);
-    const signals = new SignalEmitter({ signer: keys.signer, issuer, hub, log, pushReceiver: config.pushReceiver, now });
+    const deviceSets = new DeviceSetQueues({ log });
+    const signals = new SignalEmitter({ signer: keys.signer, issuer, hub, log, queue: storage.pushQueue, pushReceiver: config.pushReceiver, now, deviceSets });
+    onFailedStart.push(() => signals.stop());
     const core = new BrokerCore({ storage, hub, keys, config, issuer, signals, log, now });
     const dpop = new DpopVerifier(now);
+    const previousLiveUntil = Number(storage.getMeta(DPOP_LIVE_UNTIL) ?? 0) || 0;
+    if (previousLiveUntil > now()) {
+      dpop.requireNonceUntil(previousLiveUntil);
+      log.info({ until: new Date(previousLiveUntil).toISOString() }, 'restarted while earlier DPoP proofs could still be replayed: DPoP-Nonce required until then');
+    }
+    const markProofsLive = (marginMs: number) => storage.setMeta(DPOP_LIVE_UNTIL, String(Math.max(previousLiveUntil, now() + marginMs)));
+    markProofsLive(DPOP_LIVE_MARGIN_MS);
+    const heartbeat = setInterval(() => markProofsLive(DPOP_LIVE_MARGIN_MS), DPOP_HEARTBEAT_MS).unref();
+    onFailedStart.push(() => clearInterval(heartbeat));
     const provider = createOidcProvider({
       issuer,
       config,
@@ -141,7 +180,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     const demo = new DemoResource({ issuer, audience: demoResource, publicJwk: keys.oidcPublicJwk, config: config.demoResource, dpop, storage, now });
 
     const router = new Router();
-    registerApi(router, { core, dpop, hub, issuer });
+    registerApi(router, { core, dpop, hub, issuer, deviceSets, deviceClaims: new DeviceClaimReceiver({ storage, issuer, log, now }) });
     registerInteractions(router, { provider, users, csrfKey: keys.csrfKey, issuer, now });
     router.add('GET', '/demo/resource', async (ctx) => demo.handle(ctx.req, ctx.res, new URL('/demo/resource', issuer).href));
     router.add('GET', '/healthz', async (ctx) => {
@@ -198,7 +237,11 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     };
     server.on('request', (req, res) => void handle(req, res));
 
-    const purge = setInterval(() => storage.oidc.purgeExpired(now()), 10 * 60_000).unref();
+    const purge = setInterval(() => {
+      storage.oidc.purgeExpired(now());
+      core.purgeExpired();
+      hub.purge();
+    }, 10 * 60_000).unref();
     log.info({ url, issuer }, 'broker listening');
 
     let closed = false;
@@ -225,17 +268,21 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
         if (closed) return;
         closed = true;
         clearInterval(purge);
+        clearInterval(heartbeat);
         core.close();
         hub.closeAll();
-        await signals.flush();
+        await signals.stop();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeAllConnections();
         });
+        // Proofs accepted until now pass the iat window for 120 s more.
+        markProofsLive(120_000);
         storage.close();
       },
     };
   } catch (err) {
+    for (const stop of onFailedStart) await stop();
     storage.close();
     throw err;
   }

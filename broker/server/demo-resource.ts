@@ -67,6 +67,10 @@ export class DemoResource {
       ({ jkt } = this.deps.dpop.verify(req, htu, { accessToken: token }));
     } catch (err) {
       const message = err instanceof BrokerError ? err.message : 'The DPoP proof is not valid.';
+      if (err instanceof BrokerError && err.reason === 'use-dpop-nonce') {
+        sendJson(res, 401, { error: 'use_dpop_nonce', message }, err.headers);
+        return;
+      }
       sendJson(res, 401, { error: 'invalid_dpop_proof', message }, { 'www-authenticate': challengeHeader({ error: 'invalid_dpop_proof', error_description: 'DPoP proof invalid' }) });
       return;
     }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { importDeviceKey, parseCompactJws, parseJsonSegment, verifyEs256, type DeviceKey } from '../sdk/index.js';
 import { BrokerError } from './errors.js';
@@ -28,8 +28,21 @@ function refuse(detail: string): BrokerError {
  */
 export class DpopVerifier {
   readonly #seen = new Map<string, number>();
+  /** This process's DPoP-Nonce (RFC 9449 §8): new at every start, so no earlier proof carries it. */
+  readonly nonce = randomBytes(16).toString('base64url');
+  #nonceRequiredUntilMs = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
+
+  /**
+   * Until `untilMs`, refuse proofs that do not carry {@link nonce} (401 `use_dpop_nonce` with a
+   * `DPoP-Nonce` header; RFC 9449 clients retry once with it). The broker calls this at start
+   * while proofs accepted before its restart could still pass the `iat` window: the replay cache
+   * did not survive the restart, the nonce makes those proofs worthless instead.
+   */
+  requireNonceUntil(untilMs: number): void {
+    this.#nonceRequiredUntilMs = untilMs;
+  }
 
   verify(req: IncomingMessage, htu: string, options: { accessToken?: string } = {}): VerifiedDpopProof {
     const proof = this.#check(req, htu, options);
@@ -75,8 +88,10 @@ export class DpopVerifier {
     if (typeof c.jti !== 'string' || c.jti.length === 0 || c.jti.length > MAX_JTI_CHARS) throw refuse('jti is missing');
     if (c.htm !== req.method) throw refuse('htm does not match the request method');
     if (typeof c.htu !== 'string' || !sameHtu(c.htu, htu)) throw refuse('htu does not match the request URL');
-    const nowSeconds = Math.floor(this.now() / 1000);
+    const nowMs = this.now();
+    const nowSeconds = Math.floor(nowMs / 1000);
     if (typeof c.iat !== 'number' || Math.abs(nowSeconds - c.iat) > IAT_WINDOW_SECONDS) throw refuse('iat is not within 60 s of the server clock');
+    if (nowMs < this.#nonceRequiredUntilMs && c.nonce !== this.nonce) throw useNonce(this.nonce);
     if (options.accessToken !== undefined) {
       const ath = createHash('sha256').update(options.accessToken).digest('base64url');
       if (c.ath !== ath) throw refuse('ath does not match the access token');
@@ -103,6 +118,13 @@ export class DpopVerifier {
       this.#seen.delete(oldest);
     }
   }
+}
+
+function useNonce(nonce: string): BrokerError {
+  return new BrokerError('invalid-dpop-proof', 'The broker restarted recently: sign the DPoP proof with the nonce in the DPoP-Nonce header.', {
+    reason: 'use-dpop-nonce',
+    headers: { 'dpop-nonce': nonce, 'www-authenticate': 'DPoP algs="ES256", error="use_dpop_nonce", error_description="a DPoP nonce is required"' },
+  });
 }
 
 /** RFC 9449 §4.3: compare `htu` without query and fragment, scheme and host case-insensitively. */

@@ -62,11 +62,14 @@ export class BrokerError extends WardError<BrokerErrorCode> {
   readonly status: number;
   /** A finer, stable reason (e.g. the SDK's refusal reason for a posture report). */
   readonly reason: string | undefined;
+  /** Response headers the answer needs (e.g. `DPoP-Nonce` and its `WWW-Authenticate` challenge). */
+  readonly headers: Readonly<Record<string, string>>;
 
-  constructor(code: BrokerErrorCode, message: string, options?: { cause?: unknown; hint?: string; reason?: string }) {
+  constructor(code: BrokerErrorCode, message: string, options?: { cause?: unknown; hint?: string; reason?: string; headers?: Record<string, string> }) {
     super(code, message, options);
     this.status = STATUS[code];
     this.reason = options?.reason;
+    this.headers = options?.headers ?? {};
   }
 
   /** `error_description` repeats `message` for OAuth-style clients (the agent reads either). */

@@ -1,5 +1,9 @@
 import { z } from 'zod';
+import { parsePollRequest } from '../sdk/index.js';
+import { SSF_POLL_PATH, SSF_PUSH_PATH } from '../../main/core/broker/device-set.js';
 import type { BrokerCore } from './broker-core.js';
+import type { DeviceClaimReceiver } from './device-claims.js';
+import type { DeviceSetQueues } from './device-set-queues.js';
 import type { DpopVerifier } from './dpop.js';
 import { BrokerError } from './errors.js';
 import { bearerToken, mediaType, parseJson, readBody, readJson, sendJson, validate } from './http/http-io.js';
@@ -34,12 +38,18 @@ const HistoryQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).optional(),
 });
 const DeviceId = z.string().min(1).max(128);
+const SignalsQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).optional() });
+const SSF_BODY_LIMIT_BYTES = 64 * 1024;
 
 export interface ApiDeps {
   readonly core: BrokerCore;
   readonly dpop: DpopVerifier;
   readonly hub: EventHub;
   readonly issuer: string;
+  /** RFC 8936: the SETs each device polls for. */
+  readonly deviceSets: DeviceSetQueues;
+  /** RFC 8935: SETs devices push about themselves (their claims). */
+  readonly deviceClaims: DeviceClaimReceiver;
 }
 
 /**
@@ -48,7 +58,7 @@ export interface ApiDeps {
  * validated with zod; every error is a JSON `{ error, message, reason? }`.
  */
 export function registerApi(router: Router, deps: ApiDeps): void {
-  const { core, dpop, hub, issuer } = deps;
+  const { core, dpop, hub, issuer, deviceSets, deviceClaims } = deps;
   // The expected `htu` of each device endpoint, computed once (the router only calls `device`
   // from the few routes below, so this holds a handful of entries).
   const htus = new Map<string, string>();
@@ -129,7 +139,31 @@ export function registerApi(router: Router, deps: ApiDeps): void {
 
   router.add('GET', '/events', async (ctx) => {
     const dev = device(ctx);
-    hub.open(dev.id, ctx.res);
+    const lastEventId = ctx.req.headers['last-event-id'];
+    hub.open(dev.id, ctx.res, typeof lastEventId === 'string' ? lastEventId : undefined);
+  });
+
+  // RFC 8936 poll: the device's own SETs only (the queue is chosen by the DPoP-authenticated key).
+  router.add('POST', SSF_POLL_PATH, async (ctx) => {
+    const dev = device(ctx);
+    const text = (await readBody(ctx.req, SSF_BODY_LIMIT_BYTES)).toString('utf8');
+    const request = parsePollRequest(text.trim() === '' ? {} : text);
+    if (!request.ok) {
+      sendJson(ctx.res, 400, { err: 'invalid_request', description: request.detail });
+      return;
+    }
+    const closed = new AbortController();
+    ctx.res.on('close', () => closed.abort());
+    const response = await deviceSets.poll(dev.id, request.value, closed.signal);
+    if (!closed.signal.aborted) sendJson(ctx.res, 200, response);
+  });
+
+  // RFC 8935 push receiver: SETs a device transmits about itself, recorded as its claims.
+  router.add('POST', SSF_PUSH_PATH, async (ctx) => {
+    const dev = device(ctx);
+    const receipt = deviceClaims.receive(dev, ctx.req.headers['content-type'], await readBody(ctx.req, SSF_BODY_LIMIT_BYTES));
+    if (receipt.status === 202) ctx.res.writeHead(202, { 'cache-control': 'no-store' }).end();
+    else sendJson(ctx.res, 400, receipt.body);
   });
 
   router.add('GET', '/policy', async (ctx) => {
@@ -159,6 +193,12 @@ export function registerApi(router: Router, deps: ApiDeps): void {
     const body = await optionalJson(ctx, ChallengeBody);
     const result = await core.challenge(validate(DeviceId, ctx.params.id), body.timeoutSeconds === undefined ? undefined : body.timeoutSeconds * 1000);
     sendJson(ctx.res, 200, { ...core.deviceDetail(result.deviceId), nonce: result.nonce });
+  });
+
+  router.add('GET', '/devices/:id/signals', async (ctx) => {
+    auth(ctx, QUERY);
+    const q = validate(SignalsQuery, Object.fromEntries(ctx.url.searchParams));
+    sendJson(ctx.res, 200, deviceClaims.view(core.requireDevice(validate(DeviceId, ctx.params.id)), q.limit ?? 100));
   });
 
   router.add('GET', '/devices/:id/history', async (ctx) => {

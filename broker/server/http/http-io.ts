@@ -129,7 +129,8 @@ export function sendError(res: ServerResponse, err: BrokerError, headers: Record
     return;
   }
   // A 413 is answered before the rest of the body is read: close so the client stops sending.
-  sendJson(res, err.status, err.body(), err.status === 413 ? { connection: 'close', ...headers } : headers);
+  const all = { ...err.headers, ...headers };
+  sendJson(res, err.status, err.body(), err.status === 413 ? { connection: 'close', ...all } : all);
 }
 
 /** The bearer credential of an `Authorization: Bearer …` header, or undefined. */

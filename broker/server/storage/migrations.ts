@@ -110,4 +110,55 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX device_key_history_device ON device_key_history (device_id, retired_at);
   `,
+  // 3: durable challenges, the event channel's log (SSE ids for Last-Event-ID replay) and the
+  // RFC 8935 push queue, so that none of them is lost when the broker restarts.
+  `
+  CREATE TABLE challenges (
+    nonce TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    issued_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER
+  );
+  CREATE INDEX challenges_expires ON challenges (expires_at);
+
+  -- device_id NULL: an event for every device (policy changes).
+  CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT,
+    event TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER
+  );
+  CREATE INDEX events_device ON events (device_id, id);
+  -- The highest event id pruned per device ('*': broadcast events): a Last-Event-ID below it
+  -- means the agent missed events that are gone, so it is told to re-read its state.
+  CREATE TABLE event_watermarks (scope TEXT PRIMARY KEY, pruned_through INTEGER NOT NULL);
+
+  CREATE TABLE push_queue (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    receiver TEXT NOT NULL,
+    type TEXT NOT NULL,
+    set_jwt TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL
+  );
+  `,
+  // 4: SETs a device transmitted about itself (RFC 8935 push to /ssf/events). A separate table on
+  // purpose: these are the device's claims, never the broker's verdict (that is `verdicts`).
+  `
+  CREATE TABLE device_claims (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT NOT NULL REFERENCES devices (id),
+    jti TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    event TEXT NOT NULL,
+    issued_at INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    set_jwt TEXT NOT NULL,
+    UNIQUE (device_id, jti)
+  );
+  `,
 ];

@@ -2,11 +2,15 @@ import Database from 'better-sqlite3';
 import type { JWK } from 'jose';
 import { BrokerError } from '../errors.js';
 import { MIGRATIONS } from './migrations.js';
+import { sqliteDeviceClaims } from './sqlite-device-claims.js';
 import type {
   BrokerStorage,
+  ChallengeRow,
+  ChallengeRows,
   ComplianceStatus,
   CredentialRecord,
   CredentialRole,
+  DeviceClaimStore,
   DeviceRecord,
   DeviceWithVerdict,
   EnrollmentTokenRecord,
@@ -20,6 +24,9 @@ import type {
   NewHistoryEntry,
   OidcStore,
   PolicyRecord,
+  PushQueueStore,
+  QueuedSet,
+  EventLog,
   VerdictRecord,
 } from './storage.js';
 
@@ -102,6 +109,10 @@ export class SqliteStorage implements BrokerStorage {
   readonly #db: Database.Database;
   readonly #stmt: Record<string, Database.Statement>;
   readonly oidc: OidcStore;
+  readonly challenges: ChallengeRows;
+  readonly events: EventLog;
+  readonly pushQueue: PushQueueStore;
+  readonly deviceClaims: DeviceClaimStore;
 
   constructor(file: string) {
     try {
@@ -161,6 +172,10 @@ export class SqliteStorage implements BrokerStorage {
       countCredentials: p('SELECT COUNT(*) AS n FROM credentials WHERE role = ? AND revoked_at IS NULL'),
     };
     this.oidc = this.#oidcStore();
+    this.challenges = this.#challengeRows();
+    this.events = this.#eventLog();
+    this.pushQueue = this.#pushQueue();
+    this.deviceClaims = sqliteDeviceClaims(this.#db);
   }
 
   #migrate(): void {
@@ -394,6 +409,105 @@ export class SqliteStorage implements BrokerStorage {
       grantIdsOfJkt: (jkt) => (grantsOfJkt.all(jkt) as Row[]).map((r) => str(r.grant_id)),
       sessionIdsOfAccount: (accountId) => (sessionsOfAccount.all(accountId) as Row[]).map((r) => str(r.id)),
       purgeExpired: (nowMs) => purge.run(nowMs).changes,
+    };
+  }
+
+  #challengeRows(): ChallengeRows {
+    const p = (sql: string) => this.#db.prepare(sql);
+    const insert = p('INSERT INTO challenges (nonce, device_id, issued_at, expires_at, used_at) VALUES (@nonce, @deviceId, @issuedAtMs, @expiresAtMs, @usedAtMs)');
+    const use = p('UPDATE challenges SET used_at = ? WHERE nonce = ? AND used_at IS NULL');
+    const live = p('SELECT * FROM challenges WHERE expires_at > ? ORDER BY issued_at');
+    const purge = p('DELETE FROM challenges WHERE expires_at <= ?');
+    return {
+      insert: (row) => {
+        insert.run(row);
+      },
+      markUsed: (nonce, nowMs) => {
+        use.run(nowMs, nonce);
+      },
+      live: (nowMs) =>
+        (live.all(nowMs) as Row[]).map(
+          (r): ChallengeRow => ({ nonce: str(r.nonce), deviceId: str(r.device_id), issuedAtMs: num(r.issued_at), expiresAtMs: num(r.expires_at), usedAtMs: numOrNull(r.used_at) }),
+        ),
+      purge: (nowMs) => purge.run(nowMs).changes,
+    };
+  }
+
+  #eventLog(): EventLog {
+    const p = (sql: string) => this.#db.prepare(sql);
+    const append = p('INSERT INTO events (device_id, event, data, created_at, expires_at) VALUES (?, ?, ?, ?, ?)');
+    const since = p(
+      'SELECT id, event, data FROM events WHERE id > ? AND (device_id = ? OR device_id IS NULL) AND (expires_at IS NULL OR expires_at > ?) ORDER BY id',
+    );
+    // sqlite_sequence keeps AUTOINCREMENT's high-water mark even when every row was pruned.
+    const lastId = p("SELECT seq FROM sqlite_sequence WHERE name = 'events'");
+    const watermark = p("SELECT MAX(pruned_through) AS w FROM event_watermarks WHERE scope IN (?, '*')");
+    const setWatermark = p(
+      'INSERT INTO event_watermarks (scope, pruned_through) VALUES (?, ?) ON CONFLICT (scope) DO UPDATE SET pruned_through = MAX(pruned_through, excluded.pruned_through)',
+    );
+    const nthNewest = p('SELECT id FROM events WHERE device_id IS ? ORDER BY id DESC LIMIT 1 OFFSET ?');
+    const trim = p('DELETE FROM events WHERE device_id IS ? AND id <= ?');
+    const oldPerScope = p("SELECT COALESCE(device_id, '*') AS scope, MAX(id) AS id FROM events WHERE created_at < ? GROUP BY device_id");
+    const purge = p('DELETE FROM events WHERE created_at < ?');
+    const scope = (deviceId: string | null): string => deviceId ?? '*';
+    return {
+      append: (deviceId, event, data, nowMs, expiresAtMs) => Number(append.run(deviceId, event, data, nowMs, expiresAtMs).lastInsertRowid),
+      since: (deviceId, afterId, nowMs) => (since.all(afterId, deviceId, nowMs) as Row[]).map((r) => ({ id: num(r.id), event: str(r.event), data: str(r.data) })),
+      lastId: () => num((lastId.get() as Row | undefined)?.seq ?? 0),
+      watermark: (deviceId) => num((watermark.get(deviceId) as Row | undefined)?.w ?? 0),
+      trim: (deviceId, keep) => {
+        const row = nthNewest.get(deviceId, keep) as Row | undefined;
+        if (!row) return;
+        this.#db.transaction(() => {
+          trim.run(deviceId, row.id);
+          setWatermark.run(scope(deviceId), row.id);
+        })();
+      },
+      purgeBefore: (cutoffMs) =>
+        this.#db.transaction(() => {
+          for (const r of oldPerScope.all(cutoffMs) as Row[]) setWatermark.run(str(r.scope), num(r.id));
+          return purge.run(cutoffMs).changes;
+        })(),
+    };
+  }
+
+  #pushQueue(): PushQueueStore {
+    const p = (sql: string) => this.#db.prepare(sql);
+    const insert = p('INSERT INTO push_queue (receiver, type, set_jwt, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)');
+    const count = p('SELECT COUNT(*) AS n FROM push_queue');
+    const dropOldest = p('DELETE FROM push_queue WHERE id IN (SELECT id FROM push_queue ORDER BY id LIMIT ?)');
+    const head = p('SELECT * FROM push_queue WHERE receiver = ? ORDER BY id LIMIT 1');
+    const attempt = p('UPDATE push_queue SET attempts = ?, next_attempt_at = ? WHERE id = ?');
+    const remove = p('DELETE FROM push_queue WHERE id = ?');
+    const others = p('DELETE FROM push_queue WHERE receiver <> ?');
+    const toQueued = (r: Row): QueuedSet => ({
+      id: num(r.id),
+      receiver: str(r.receiver),
+      type: str(r.type),
+      setJwt: str(r.set_jwt),
+      createdAtMs: num(r.created_at),
+      attempts: num(r.attempts),
+      nextAttemptAtMs: num(r.next_attempt_at),
+    });
+    return {
+      enqueue: (receiver, type, setJwt, nowMs, maxItems) =>
+        this.#db.transaction(() => {
+          const over = num((count.get() as Row).n) - maxItems + 1;
+          const dropped = over > 0 ? dropOldest.run(over).changes : 0;
+          return { id: Number(insert.run(receiver, type, setJwt, nowMs, nowMs).lastInsertRowid), dropped };
+        })(),
+      head: (receiver) => {
+        const row = head.get(receiver) as Row | undefined;
+        return row ? toQueued(row) : undefined;
+      },
+      recordAttempt: (id, attempts, nextAttemptAtMs) => {
+        attempt.run(attempts, nextAttemptAtMs, id);
+      },
+      remove: (id) => {
+        remove.run(id);
+      },
+      removeOtherReceivers: (receiver) => others.run(receiver).changes,
+      size: () => num((count.get() as Row).n),
     };
   }
 

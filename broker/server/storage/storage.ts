@@ -51,6 +51,14 @@ export interface BrokerStorage {
 
   /** oidc-provider adapter rows (see oidc/adapter.ts). */
   oidc: OidcStore;
+  /** Challenges issued by `POST /devices/{id}/challenge`, used or not, until they expire. */
+  challenges: ChallengeRows;
+  /** What went down the agents' event channels, with the SSE ids `Last-Event-ID` refers to. */
+  events: EventLog;
+  /** SETs waiting for the RFC 8935 push receiver, oldest first. */
+  pushQueue: PushQueueStore;
+  /** SETs devices transmitted about themselves: their claims, not the broker's verdict. */
+  deviceClaims: DeviceClaimStore;
 
   close(): void;
 }
@@ -196,4 +204,94 @@ export interface OidcStore {
   /** Session ids of an account's browser sessions. */
   sessionIdsOfAccount(accountId: string): string[];
   purgeExpired(nowMs: number): number;
+}
+
+export interface ChallengeRow {
+  readonly nonce: string;
+  readonly deviceId: string;
+  readonly issuedAtMs: number;
+  readonly expiresAtMs: number;
+  /** When it was answered (or a report tried to use it); null while outstanding. */
+  readonly usedAtMs: number | null;
+}
+
+export interface ChallengeRows {
+  insert(row: ChallengeRow): void;
+  markUsed(nonce: string, nowMs: number): void;
+  /** Every challenge not yet expired at `nowMs` (used ones too, so a reuse is still a replay). */
+  live(nowMs: number): ChallengeRow[];
+  /** Delete challenges that expired before `nowMs`; returns how many. */
+  purge(nowMs: number): number;
+}
+
+export interface LoggedEvent {
+  readonly id: number;
+  readonly event: string;
+  readonly data: string;
+}
+
+export interface EventLog {
+  /** Append an event for one device (`null`: for every device); returns its id. */
+  append(deviceId: string | null, event: string, data: string, nowMs: number, expiresAtMs: number | null): number;
+  /** The device's (and broadcast) events after `afterId`, oldest first, skipping expired ones. */
+  since(deviceId: string, afterId: number, nowMs: number): LoggedEvent[];
+  /** The highest id ever handed out (0 when none). */
+  lastId(): number;
+  /** The highest id pruned that the device could have received (its own or a broadcast). */
+  watermark(deviceId: string): number;
+  /** Keep only the newest `keep` events of one device (`null`: broadcast events). */
+  trim(deviceId: string | null, keep: number): void;
+  /** Drop events created before `cutoffMs`; returns how many. */
+  purgeBefore(cutoffMs: number): number;
+}
+
+export interface QueuedSet {
+  readonly id: number;
+  readonly receiver: string;
+  readonly type: string;
+  readonly setJwt: string;
+  readonly createdAtMs: number;
+  readonly attempts: number;
+  readonly nextAttemptAtMs: number;
+}
+
+export interface PushQueueStore {
+  /** Queue a SET; when the queue already holds `maxItems`, the oldest are dropped (returned count). */
+  enqueue(receiver: string, type: string, setJwt: string, nowMs: number, maxItems: number): { id: number; dropped: number };
+  /** The oldest queued SET for this receiver. */
+  head(receiver: string): QueuedSet | undefined;
+  recordAttempt(id: number, attempts: number, nextAttemptAtMs: number): void;
+  remove(id: number): void;
+  /** Drop SETs queued for another receiver URL (their audience is that URL); returns how many. */
+  removeOtherReceivers(receiver: string): number;
+  size(): number;
+}
+
+/** A verified SET a device pushed about itself (RFC 8935, `POST /ssf/events`). */
+export interface NewDeviceClaim {
+  readonly deviceId: string;
+  readonly jti: string;
+  /** The CAEP event short name, e.g. `device-compliance-change`. */
+  readonly eventType: string;
+  /** The verified event payload. */
+  readonly event: Record<string, unknown>;
+  /** The SET's `iat`, in ms. */
+  readonly issuedAtMs: number;
+  readonly receivedAtMs: number;
+  /** The SET as received (its signature is the device's). */
+  readonly setJwt: string;
+}
+
+export interface DeviceClaimRecord extends NewDeviceClaim {
+  readonly id: number;
+}
+
+export interface DeviceClaimStore {
+  /**
+   * Record a claim once per (device, jti): `duplicate` when the same SET was recorded before (a
+   * redelivery), `conflict` when another SET already used that jti.
+   */
+  add(claim: NewDeviceClaim): 'added' | 'duplicate' | 'conflict';
+  /** A device's claims, newest first. */
+  list(deviceId: string, limit: number): DeviceClaimRecord[];
 }

@@ -142,9 +142,30 @@ export async function postureReport(device: TestDevice, options: ReportOptions =
   return signCompactJws({ typ: 'ward-posture+jwt', kid: options.kid ?? device.thumbprint }, claims, options.signer ?? device.signer);
 }
 
+/** DPoP-Nonce per broker origin, learned from `use_dpop_nonce` answers (as the agent's DpopFetch does). */
+const dpopNonces = new Map<string, string>();
+
+/**
+ * `fetch` with a fresh DPoP proof by `device`; after a `401 use_dpop_nonce` (a broker that
+ * restarted recently) it retries once with the nonce, as RFC 9449 §8 clients do.
+ */
+export async function dpopFetch(device: Pick<TestDevice, 'signer' | 'publicJwk'>, url: string, init: RequestInit = {}): Promise<Response> {
+  const origin = new URL(url).origin;
+  const send = async () => {
+    const nonce = dpopNonces.get(origin);
+    const dpop = await dpopProof(device, init.method ?? 'GET', url, nonce ? { nonce } : {});
+    return fetch(url, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), dpop } });
+  };
+  const res = await send();
+  const nonce = res.headers.get('dpop-nonce');
+  if (res.status !== 401 || !nonce || !/use_dpop_nonce/.test(res.headers.get('www-authenticate') ?? '')) return res;
+  await res.body?.cancel();
+  dpopNonces.set(origin, nonce);
+  return send();
+}
+
 export async function postReport(broker: Broker, device: TestDevice, report: string, proofDevice: Pick<TestDevice, 'signer' | 'publicJwk'> = device): Promise<Response> {
-  const url = `${broker.url}/posture`;
-  return fetch(url, { method: 'POST', headers: { 'content-type': 'application/jwt', dpop: await dpopProof(proofDevice, 'POST', url) }, body: report });
+  return dpopFetch(proofDevice, `${broker.url}/posture`, { method: 'POST', headers: { 'content-type': 'application/jwt' }, body: report });
 }
 
 export const adminHeaders = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
@@ -160,13 +181,26 @@ export const BLOCK_FIREWALL_POLICY = {
 export interface SseEvent {
   readonly event: string;
   readonly data: string;
+  /** The SSE `id` field, when the event had one. */
+  readonly id?: string;
 }
 
-/** A device's event channel (`GET /events` with a DPoP proof), read as parsed SSE events. */
-export async function openEvents(broker: Broker, device: TestDevice): Promise<{ next: (type: string) => Promise<SseEvent>; close: () => void; status: number }> {
+/**
+ * A device's event channel (`GET /events` with a DPoP proof, and `Last-Event-ID` when given), read
+ * as parsed SSE events. `all` holds every event received, in order.
+ */
+export async function openEvents(
+  broker: Broker,
+  device: TestDevice,
+  options: { lastEventId?: string } = {},
+): Promise<{ next: (type: string) => Promise<SseEvent>; close: () => void; status: number; all: SseEvent[] }> {
   const url = `${broker.url}/events`;
   const controller = new AbortController();
-  const res = await fetch(url, { headers: { dpop: await dpopProof(device, 'GET', url), accept: 'text/event-stream' }, signal: controller.signal });
+  const res = await dpopFetch(device, url, {
+    headers: { accept: 'text/event-stream', ...(options.lastEventId === undefined ? {} : { 'last-event-id': options.lastEventId }) },
+    signal: controller.signal,
+  });
+  const all: SseEvent[] = [];
   const queue: SseEvent[] = [];
   const waiting: { type: string; resolve: (e: SseEvent) => void }[] = [];
   const deliver = () => {
@@ -192,7 +226,11 @@ export async function openEvents(broker: Broker, device: TestDevice): Promise<{ 
             const block = buffer.slice(0, end);
             buffer = buffer.slice(end + 2);
             const fields = Object.fromEntries(block.split('\n').filter((l) => !l.startsWith(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trimStart()]));
-            if (fields.event) queue.push({ event: fields.event, data: fields.data ?? '' });
+            if (fields.event) {
+              const event = { event: fields.event, data: fields.data ?? '', ...(fields.id === undefined ? {} : { id: fields.id }) };
+              queue.push(event);
+              all.push(event);
+            }
           }
           deliver();
         }
@@ -203,6 +241,7 @@ export async function openEvents(broker: Broker, device: TestDevice): Promise<{ 
   }
   return {
     status: res.status,
+    all,
     next: (type) => new Promise<SseEvent>((resolve) => {
       waiting.push({ type, resolve });
       deliver();
