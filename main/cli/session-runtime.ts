@@ -12,6 +12,7 @@ import { defaultStateDir } from '../core/identity/state-dir.js';
 import { LocalApiClient } from '../core/local-api/local-api-client.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { currentPlatform } from '../core/platform.js';
+import { BrowserOpener } from '../core/session/browser-opener.js';
 import { KeychainTokenStore, MemoryTokenStore, type TokenStore } from '../core/session/token-store.js';
 import { identityEnvironment } from './identity.js';
 import type { CliIO } from './io.js';
@@ -30,13 +31,24 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-/** Open the system browser (xdg-open, allow-listed) and always print the URL too. */
-function browserOpener(host: Host, io: CliIO): (url: URL) => Promise<void> {
+/**
+ * Open the system browser (`open`, `rundll32 url.dll,FileProtocolHandler`, `xdg-open`; see
+ * BrowserOpener) on the enrolled broker's sign-in page, and always print the URL too. A URL that
+ * is not the broker's or loopback is refused before it is printed or opened.
+ */
+function browserOpener(host: Host, io: CliIO, identity: IdentityFile): (url: URL) => Promise<void> {
+  const opener = new BrowserOpener({
+    host,
+    env: (name) => io.env[name],
+    allowedOrigins: async () => {
+      const record = await identity.read();
+      return record ? [record.brokerUrl] : [];
+    },
+  });
   return async (url) => {
-    io.stderr(`Opening your browser to sign in. If it does not open, visit:\n  ${url.href}\n`);
-    if (host.platform === 'linux' && (io.env.DISPLAY || io.env.WAYLAND_DISPLAY)) {
-      await host.run('xdg-open', [url.href], { timeoutMs: 5_000, env: {} }).catch(() => undefined);
-    }
+    const checked = await opener.check(url);
+    io.stderr(`Opening your browser to sign in. If it does not open, visit:\n  ${checked.href}\n`);
+    await opener.open(checked);
   };
 }
 
@@ -56,7 +68,7 @@ export async function createRuntime(io: CliIO, options: { log?: Logger; ephemera
     openSigner: (r) => openSigner(openKeyStore(r.keyStore, keyEnv), r.keyAlias),
     tokenStore,
     outbox,
-    openBrowser: browserOpener(host, io),
+    openBrowser: browserOpener(host, io, identity),
     log: options.log ?? silentLogger(),
   });
   return {

@@ -22,4 +22,6 @@ export const darwinCommands: Readonly<Record<string, readonly string[]>> = {
   nvram: ['/usr/sbin/nvram'],
   /** Converts binary managed-preferences plists to XML (main/core/config). */
   plutil: ['/usr/bin/plutil'],
+  /** `ward login`: opens the sign-in page in the default browser (main/core/session/browser-opener.ts). */
+  open: ['/usr/bin/open'],
 };

@@ -13,4 +13,9 @@ export const win32Commands: Readonly<Record<string, readonly string[]>> = {
   tasklist: ['C:\\Windows\\System32\\tasklist.exe'],
   certutil: ['C:\\Windows\\System32\\certutil.exe'],
   sentinelctl: ['C:\\Program Files\\SentinelOne\\Sentinel Agent\\SentinelCtl.exe'],
+  /**
+   * `ward login`: `rundll32 url.dll,FileProtocolHandler URL` opens the sign-in page in the default
+   * browser without cmd.exe (main/core/session/browser-opener.ts says why not `cmd /c start`).
+   */
+  rundll32: ['C:\\Windows\\System32\\rundll32.exe'],
 };
