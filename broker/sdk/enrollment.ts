@@ -3,6 +3,8 @@ import type { JWK } from 'jose';
 import { reject, type Rejection } from './errors.js';
 import { keyFromJwkHeader, parseCompactJws, parseJsonSegment, verifyEs256, type DeviceKey } from './jws.js';
 import { AssuranceLevelSchema } from './report-claims.js';
+import { verifyTpmKeyAttestation, type TpmAttestationRejectReason } from './tpm-attestation.js';
+import { certifyQualifyingData } from '../../main/core/identity/tpm-attestation.js';
 import { DeviceFactsSchema } from '../../main/core/posture/snapshot.js';
 import type { AssuranceLevel } from '../../main/core/identity/key-store.js';
 
@@ -39,7 +41,14 @@ export const EnrollmentClaimsSchema = z
     assurance: AssuranceLevelSchema,
     key_store: z.enum(['tpm', 'os-keychain', 'secure-enclave', 'cng', 'memory']).optional(),
     device: DeviceFactsSchema.optional(),
-    tpm: z.object({ public: z.string().regex(/^[A-Za-z0-9_-]+$/).max(4096), attributes: z.array(z.string().max(64)).max(32) }).optional(),
+    tpm: z
+      .object({
+        public: z.string().regex(/^[A-Za-z0-9_-]+$/).max(4096),
+        attributes: z.array(z.string().max(64)).max(32),
+        /** TPM2_Certify by the device's attestation key; checked by {@link verifyTpmKeyAttestation}. */
+        attestation: z.unknown().optional(),
+      })
+      .optional(),
     nonce: z.string().max(256).optional(),
   })
   .loose();
@@ -56,7 +65,9 @@ export type EnrollmentRejectReason =
   | 'too-old'
   | 'wrong-audience'
   | 'nonce-mismatch'
-  | 'assurance-too-low';
+  | 'assurance-too-low'
+  | 'attestation-missing'
+  | TpmAttestationRejectReason;
 
 export interface VerifyEnrollmentOptions {
   /** When set, `aud` must be (or contain) this value. */
@@ -69,8 +80,17 @@ export interface VerifyEnrollmentOptions {
   readonly clockSkewSeconds?: number;
   /** Key-holding levels the broker accepts. Default: all. */
   readonly acceptedAssurance?: readonly AssuranceLevel[];
+  /** Refuse requests without a TPM key attestation (`attestation-missing`). Default false. */
+  readonly requireKeyAttestation?: boolean;
   readonly now?: Date;
 }
+
+/**
+ * What vouches for the device key beyond its own claim: `tpm-certified` when the request carried a
+ * TPM2_Certify that verified (the key is in the same TPM as the attestation key `akName`), else
+ * `uncertified` (the `assurance` claim is the device's word only).
+ */
+export type KeyAttestation = { readonly status: 'tpm-certified'; readonly akName: string } | { readonly status: 'uncertified' };
 
 export interface VerifiedEnrollment {
   readonly claims: EnrollmentClaims;
@@ -79,6 +99,7 @@ export interface VerifiedEnrollment {
   readonly publicJwk: JWK;
   /** The imported key, ready for `verifyPostureReport({ deviceKey })`. */
   readonly deviceKey: DeviceKey;
+  readonly keyAttestation: KeyAttestation;
 }
 
 export type EnrollmentVerdict = { readonly ok: true; readonly enrollment: VerifiedEnrollment } | Rejection<EnrollmentRejectReason>;
@@ -89,6 +110,9 @@ export type EnrollmentVerdict = { readonly ok: true; readonly enrollment: Verifi
  * wire format of `main/core/identity/enrollment.ts` (see docs/identity.md). On
  * success returns the claims and the RFC 7638 thumbprint to pin. The enrollment token inside the
  * claims is the caller's to check (single use, expiry): the SDK only proves who signed it.
+ * When `tpm.attestation` is present it must verify ({@link verifyTpmKeyAttestation}, bound to the
+ * request's `aud`, `jti`, key thumbprint and enrollment token) or the request is refused with
+ * its `attestation-*` reason; `keyAttestation` says whether the key was certified.
  * Never throws.
  *
  * @example
@@ -126,5 +150,23 @@ export function verifyEnrollment(jws: unknown, options: VerifyEnrollmentOptions 
   if (options.acceptedAssurance !== undefined && !options.acceptedAssurance.includes(claims.assurance)) {
     return reject('assurance-too-low', `assurance ${claims.assurance} is not accepted`);
   }
-  return { ok: true, enrollment: { claims, thumbprint: key.thumbprint, publicJwk: key.publicJwk, deviceKey: key } };
+  let keyAttestation: KeyAttestation = { status: 'uncertified' };
+  if (claims.tpm?.attestation !== undefined) {
+    const attested = verifyTpmKeyAttestation({
+      attestation: claims.tpm.attestation,
+      keyPublicArea: claims.tpm.public,
+      publicJwk: key.publicJwk,
+      expectedQualifyingData: certifyQualifyingData({
+        aud: typeof claims.aud === 'string' ? claims.aud : '',
+        jti: claims.jti,
+        jkt: key.thumbprint,
+        enrollmentToken: claims.enrollment_token ?? '',
+      }),
+    });
+    if (!attested.ok) return attested;
+    keyAttestation = { status: 'tpm-certified', akName: attested.attestation.akName };
+  } else if (options.requireKeyAttestation) {
+    return reject('attestation-missing', 'the request carries no TPM attestation of its key');
+  }
+  return { ok: true, enrollment: { claims, thumbprint: key.thumbprint, publicJwk: key.publicJwk, deviceKey: key, keyAttestation } };
 }

@@ -1,7 +1,8 @@
 /**
  * Ward's broker SDK: what an access broker embeds to trust, query and act on what a device says.
  *
- *  - enrollment: {@link verifyEnrollment} (a JWS signed by the new device key, `jwk` header);
+ *  - enrollment: {@link verifyEnrollment} (a JWS signed by the new device key, `jwk` header), with
+ *    {@link verifyTpmKeyAttestation} for a TPM2_Certify of a TPM key;
  *  - key rotation: {@link verifyKeyRotation} (signed by the new key, with a proof by the pinned old key);
  *  - challenges: {@link createChallenge}, {@link MemoryChallengeStore} (single-use nonces, TTL);
  *  - posture reports: {@link verifyPostureReport} → a typed verdict, one reason per fault;
@@ -45,9 +46,20 @@ export {
   type EnrollmentClaims,
   type EnrollmentRejectReason,
   type EnrollmentVerdict,
+  type KeyAttestation,
   type VerifiedEnrollment,
   type VerifyEnrollmentOptions,
 } from './enrollment.js';
+export {
+  parseCertifyAttest,
+  verifyTpmKeyAttestation,
+  type TpmAttestationRejectReason,
+  type TpmAttestationVerdict,
+  type TpmCertifyAttest,
+  type VerifiedTpmAttestation,
+  type VerifyTpmAttestationInput,
+} from './tpm-attestation.js';
+export { certifyQualifyingData, type CertifyBinding, type TpmKeyAttestation } from '../../main/core/identity/tpm-attestation.js';
 export {
   ROTATION_OLD_KEY_TYP,
   ROTATION_TYP,
@@ -148,6 +160,7 @@ export {
   type VerifySetOptions,
 } from './shared-signals/set.js';
 export {
+  SET_ERROR_CODES,
   SET_MEDIA_TYPE,
   pushError,
   pushSet,
@@ -172,4 +185,5 @@ export {
   type PollRequest,
   type PollResponse,
   type PollResult,
+  type SetFetch,
 } from './shared-signals/poll.js';

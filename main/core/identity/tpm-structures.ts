@@ -7,8 +7,8 @@ import type { EcPublicJwk } from './jws.js';
  * §12.2.5). Both are pure functions; any malformed input gives `IdentityError('tpm-error')`.
  */
 
-const TPM_ALG_ECDSA = 0x0018;
-const TPM_ALG_SHA256 = 0x000b;
+export const TPM_ALG_ECDSA = 0x0018;
+export const TPM_ALG_SHA256 = 0x000b;
 const TPM_ALG_ECC = 0x0023;
 const TPM_ALG_NULL = 0x0010;
 const TPM_ECC_NIST_P256 = 0x0003;
@@ -35,7 +35,7 @@ function malformed(what: string): IdentityError {
 }
 
 /** A bounds-checked big-endian reader: every read past the end is a typed error, never a RangeError. */
-class Reader {
+export class Reader {
   private offset = 0;
   constructor(
     private readonly bytes: Uint8Array,

@@ -1,7 +1,8 @@
 /**
  * tpm2-tools commands the TPM key store runs (Linux), by name, with their absolute paths. Only what
  * creating, reading, signing with and removing a persistent P-256 key needs; nothing that clears,
- * changes hierarchy auth, or exports.
+ * changes hierarchy auth, or exports. The exception is `tpm2_send`, which passes any command bytes
+ * to the TPM: Ward's only caller builds a TPM2_Certify and nothing else.
  */
 const tool = (name: string): readonly string[] => [`/usr/bin/${name}`, `/usr/local/bin/${name}`];
 
@@ -16,4 +17,7 @@ export const tpmCommands: Readonly<Record<string, readonly string[]>> = {
   tpm2_certify: tool('tpm2_certify'),
   tpm2_createek: tool('tpm2_createek'),
   tpm2_createak: tool('tpm2_createak'),
+  // Raw command channel, used by main/core/identity/tpm-attestation.ts only, and only with the
+  // TPM2_Certify command it builds (tpm2_certify cannot pass qualifying data).
+  tpm2_send: tool('tpm2_send'),
 };

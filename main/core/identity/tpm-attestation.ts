@@ -1,0 +1,242 @@
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { ExecResult } from '../exec/host.js';
+import { readStateFile, writeFileAtomic } from './atomic-file.js';
+import { IdentityError, isIdentityError } from './errors.js';
+import type { TpmKeyStore } from './tpm-key-store.js';
+import { parseTpmPublic, Reader, TPM_ALG_ECDSA, TPM_ALG_SHA256, type TpmObjectAttribute } from './tpm-structures.js';
+
+/**
+ * TPM key attestation for enrollment: the TPM itself vouches, with an attestation key (AK), that
+ * the device key lives inside it (TPM2_Certify, TPM 2.0 Library Part 3 §18.2).
+ *
+ * The AK is a restricted ECC P-256 signing key made once under the endorsement key
+ * (`tpm2_createek` + `tpm2_createak`) and kept at its own persistent handle, with a record in
+ * `<stateDir>/tpm-attestation/attestation-key.json`. A restricted key signs only structures the
+ * TPM produced itself (they start with TPM_GENERATED_VALUE), so an AK signature over a
+ * TPMS_ATTEST means "this TPM reports that it holds an object with this name".
+ *
+ * TPM2_Certify is sent as a raw command through `tpm2_send`, because `tpm2_certify` (tpm2-tools
+ * up to 5.x) hard-codes its qualifying data to `00 ff 55 aa`: with it, the certification could not
+ * be bound to one enrollment and could be replayed. The command bytes are built here and nowhere
+ * else, and only ever carry TPM_CC_Certify.
+ *
+ * What the broker learns (broker/sdk/tpm-attestation.ts): the key with this public area is in
+ * the same TPM as this AK. What it does NOT learn yet: that the AK is in a genuine TPM. That needs
+ * the AK chained to the TPM maker's EK certificate (credential activation), which Ward does not do.
+ */
+
+/** The wire form in the enrollment request's `tpm.attestation` claim (all base64url). */
+export interface TpmKeyAttestation {
+  readonly format: 'tpm2-certify';
+  /** TPM2B_PUBLIC of the attestation key. */
+  readonly akPublic: string;
+  /** TPM2B_ATTEST: the TPMS_ATTEST (type TPM_ST_ATTEST_CERTIFY) the AK signed. */
+  readonly certifyInfo: string;
+  /** TPMT_SIGNATURE (ECDSA, SHA-256) by the AK over the TPMS_ATTEST bytes. */
+  readonly certifySignature: string;
+}
+
+export const TpmKeyAttestationSchema = z
+  .object({
+    format: z.literal('tpm2-certify'),
+    akPublic: z.string().regex(/^[A-Za-z0-9_-]+$/).max(2048),
+    certifyInfo: z.string().regex(/^[A-Za-z0-9_-]+$/).max(2048),
+    certifySignature: z.string().regex(/^[A-Za-z0-9_-]+$/).max(512),
+  })
+  .strict();
+
+/** What a certification is bound to: the enrollment request it travels in. */
+export interface CertifyBinding {
+  /** The request's `aud` (`{broker}/enroll`). */
+  readonly aud: string;
+  /** The request's `jti` (fresh per request). */
+  readonly jti: string;
+  /** RFC 7638 thumbprint of the device key (the request's `jkt`). */
+  readonly jkt: string;
+  /** The single-use enrollment token the request carries. */
+  readonly enrollmentToken: string;
+}
+
+const QUALIFYING_DATA_LABEL = 'ward-tpm-certify/v1';
+
+/**
+ * TPM2_Certify's qualifying data (it comes back as the TPMS_ATTEST `extraData`): SHA-256 over a
+ * label and the binding's fields, each length-prefixed (u32 big-endian) so no two bindings
+ * collide. The enrollment protocol has no broker nonce; the single-use token plus the request's
+ * fresh `jti` and `aud` is the strongest binding it allows: a certification made for one
+ * enrollment request is refused in any other.
+ */
+export function certifyQualifyingData(binding: CertifyBinding): Buffer {
+  const hash = createHash('sha256');
+  for (const field of [QUALIFYING_DATA_LABEL, binding.aud, binding.jti, binding.jkt, binding.enrollmentToken]) {
+    const bytes = Buffer.from(field, 'utf8');
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(bytes.length);
+    hash.update(length).update(bytes);
+  }
+  return hash.digest();
+}
+
+const TPM_ST_SESSIONS = 0x8002;
+const TPM_CC_CERTIFY = 0x00000148;
+const TPM_RS_PW = 0x40000009;
+/** Attestation keys go after the device keys' range (0x81020000 + 256 slots, tpm-key-store.ts). */
+const AK_HANDLE_BASE = 0x81020100;
+const AK_HANDLE_SLOTS = 256;
+const AK_REQUIRED: readonly TpmObjectAttribute[] = ['restricted', 'sign', 'fixedtpm', 'fixedparent', 'sensitivedataorigin'];
+
+function u16(value: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(value);
+  return b;
+}
+function u32(value: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(value >>> 0);
+  return b;
+}
+
+/**
+ * TPM2_Certify as raw bytes (Part 3 §18.2.2): both objects authorized by an empty password
+ * session (Ward's keys have no authValue), signature scheme ECDSA with SHA-256.
+ */
+export function buildCertifyCommand(objectHandle: number, signHandle: number, qualifyingData: Uint8Array): Buffer {
+  if (qualifyingData.length > 64) throw new RangeError('qualifying data is at most 64 bytes');
+  const passwordSession = Buffer.concat([u32(TPM_RS_PW), u16(0), Buffer.from([0]), u16(0)]);
+  const body = Buffer.concat([
+    u32(objectHandle),
+    u32(signHandle),
+    u32(passwordSession.length * 2),
+    passwordSession,
+    passwordSession,
+    u16(qualifyingData.length),
+    qualifyingData,
+    u16(TPM_ALG_ECDSA),
+    u16(TPM_ALG_SHA256),
+  ]);
+  return Buffer.concat([u16(TPM_ST_SESSIONS), u32(10 + body.length), u32(TPM_CC_CERTIFY), body]);
+}
+
+/**
+ * The TPM's answer to {@link buildCertifyCommand}: the TPM2B_ATTEST and the TPMT_SIGNATURE, as the
+ * TPM marshalled them (the broker verifies those exact bytes). A TPM error code is a typed error.
+ */
+export function parseCertifyResponse(bytes: Uint8Array): { certifyInfo: Uint8Array; signature: Uint8Array } {
+  const r = new Reader(bytes, 'TPM2_Certify response');
+  r.u16(); // tag
+  const size = r.u32();
+  const rc = r.u32();
+  if (rc !== 0) {
+    throw new IdentityError('tpm-error', `the TPM refused to certify the device key (TPM_RC 0x${rc.toString(16).padStart(3, '0')})`);
+  }
+  if (size !== bytes.length) throw new IdentityError('tpm-error', 'the TPM returned a malformed TPM2_Certify response');
+  const parameterSize = r.u32();
+  const parameters = new Reader(r.take(parameterSize), 'TPM2_Certify response');
+  const attestBody = parameters.sized();
+  const certifyInfo = Buffer.concat([u16(attestBody.length), attestBody]);
+  const sigStart = 2 + attestBody.length;
+  parameters.u16(); // sigAlg
+  parameters.u16(); // hash
+  parameters.sized(); // r
+  parameters.sized(); // s
+  parameters.end();
+  const all = bytes.subarray(14, 14 + parameterSize);
+  return { certifyInfo, signature: Buffer.from(all.subarray(sigStart)) };
+}
+
+const AkRecordSchema = z
+  .object({
+    version: z.literal(1),
+    handle: z.string().regex(/^0x81[0-9a-f]{6}$/),
+    /** TPM2B_PUBLIC of the AK, base64url. */
+    public: z.string().regex(/^[A-Za-z0-9_-]+$/).max(2048),
+    createdAt: z.iso.datetime(),
+  })
+  .strict();
+type AkRecord = z.infer<typeof AkRecordSchema>;
+
+type TpmSession = Parameters<Parameters<TpmKeyStore['withKeyHandle']>[1]>[0];
+type Run = (command: string, args: readonly string[], what: string) => Promise<ExecResult>;
+
+async function readPublicArea(run: Run, file: (name: string) => string, handle: string, what: string): Promise<Buffer> {
+  const out = file('ak-public.tss');
+  await run('tpm2_readpublic', ['-c', handle, '-f', 'tss', '-o', out], what);
+  return readFile(out);
+}
+
+/** The AK this device already has (record and TPM agree), or undefined. */
+async function existingAk(tpm: TpmSession, path: string): Promise<AkRecord | undefined> {
+  const record = await readStateFile(path, AkRecordSchema, 'the TPM attestation key record').catch((err: unknown) => {
+    // The AK is not the device's identity: a damaged record only means making a new AK.
+    if (isIdentityError(err, 'identity-corrupt')) return undefined;
+    throw err;
+  });
+  if (!record) return undefined;
+  try {
+    const area = await readPublicArea(tpm.run, tpm.file, record.handle, 'reading the attestation key from the TPM');
+    return area.toString('base64url') === record.public ? record : undefined;
+  } catch (err) {
+    // Gone (cleared or replaced TPM): make a new one. No TPM at all is the caller's to hear.
+    if (isIdentityError(err, 'tpm-error')) return undefined;
+    throw err;
+  }
+}
+
+async function createAk(tpm: TpmSession, path: string): Promise<AkRecord> {
+  const { stdout } = await tpm.run('tpm2_getcap', ['handles-persistent'], 'listing persistent TPM handles');
+  const used = new Set([...stdout.matchAll(/0x([0-9a-f]{8})/gi)].map((m) => Number.parseInt(m[1] ?? '0', 16)));
+  let slot = AK_HANDLE_BASE;
+  while (used.has(slot) && slot < AK_HANDLE_BASE + AK_HANDLE_SLOTS) slot++;
+  if (used.has(slot)) throw new IdentityError('tpm-error', 'the TPM has no free persistent handle for an attestation key in the range Ward uses');
+  const handle = `0x${slot.toString(16)}`;
+  const ek = tpm.file('ek.ctx');
+  const ak = tpm.file('ak.ctx');
+  const flush = (): Promise<ExecResult> => tpm.run('tpm2_flushcontext', ['-t'], 'flushing transient TPM objects');
+  try {
+    await tpm.run('tpm2_createek', ['-c', ek, '-G', 'ecc', '-u', tpm.file('ek.pub')], 'creating the TPM endorsement key');
+    await flush();
+    await tpm.run(
+      'tpm2_createak',
+      ['-C', ek, '-c', ak, '-G', 'ecc', '-g', 'sha256', '-s', 'ecdsa', '-u', tpm.file('ak.pub'), '-r', tpm.file('ak.priv'), '-n', tpm.file('ak.name')],
+      'creating the TPM attestation key',
+    );
+    await tpm.run('tpm2_evictcontrol', ['-C', 'o', '-c', ak, handle], 'making the attestation key persistent in the TPM');
+  } finally {
+    await flush().catch(() => undefined);
+  }
+  const area = await readPublicArea(tpm.run, tpm.file, handle, 'reading the attestation key from the TPM');
+  const missing = AK_REQUIRED.filter((a) => !parseTpmPublic(area).attributeNames.includes(a));
+  if (missing.length > 0) {
+    await tpm.run('tpm2_evictcontrol', ['-C', 'o', '-c', handle], 'removing the attestation key').catch(() => undefined);
+    throw new IdentityError('tpm-error', `the TPM made an attestation key without ${missing.join(', ')}; refusing to use it`);
+  }
+  const record: AkRecord = { version: 1, handle, public: area.toString('base64url'), createdAt: new Date().toISOString() };
+  await writeFileAtomic(path, `${JSON.stringify(record, null, 2)}\n`);
+  return record;
+}
+
+/**
+ * Certify the TPM device key `alias` with this device's attestation key (made on first use),
+ * with `qualifyingData` ({@link certifyQualifyingData}) as the TPMS_ATTEST `extraData`.
+ * Throws `IdentityError` (`tpm-error`, `tpm-unavailable`) when the TPM cannot.
+ */
+export function certifyTpmKey(store: TpmKeyStore, alias: string, qualifyingData: Uint8Array): Promise<TpmKeyAttestation> {
+  return store.withKeyHandle(alias, async (tpm) => {
+    const path = join(tpm.stateDir, 'tpm-attestation', 'attestation-key.json');
+    const ak = (await existingAk(tpm, path)) ?? (await createAk(tpm, path));
+    const command = tpm.file('certify.cmd');
+    const response = tpm.file('certify.rsp');
+    await writeFile(command, buildCertifyCommand(Number.parseInt(tpm.handle, 16), Number.parseInt(ak.handle, 16), qualifyingData), { mode: 0o600 });
+    await tpm.run('tpm2_send', ['-o', response, command], 'certifying the device key with the attestation key');
+    const { certifyInfo, signature } = parseCertifyResponse(await readFile(response));
+    return {
+      format: 'tpm2-certify',
+      akPublic: ak.public,
+      certifyInfo: Buffer.from(certifyInfo).toString('base64url'),
+      certifySignature: Buffer.from(signature).toString('base64url'),
+    };
+  });
+}
