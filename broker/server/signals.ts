@@ -39,6 +39,8 @@ export class SignalEmitter {
   #timer: NodeJS.Timeout | undefined;
   #draining: Promise<void> | undefined;
   #stopped = false;
+  /** Emits still signing: `stop` waits for them, so a SET emitted before shutdown is logged and queued. */
+  readonly #emitting = new Set<Promise<void>>();
 
   constructor(
     private readonly deps: {
@@ -65,7 +67,17 @@ export class SignalEmitter {
     this.#kick();
   }
 
-  async emit<N extends CaepEventName>(type: N, subject: SubjectId, event: BuildSetInput<N>['event'], options: { deviceId?: string; txn?: string } = {}): Promise<void> {
+  emit<N extends CaepEventName>(type: N, subject: SubjectId, event: BuildSetInput<N>['event'], options: { deviceId?: string; txn?: string } = {}): Promise<void> {
+    const emitting = this.#emit(type, subject, event, options);
+    this.#emitting.add(emitting);
+    void emitting.then(
+      () => this.#emitting.delete(emitting),
+      () => this.#emitting.delete(emitting),
+    );
+    return emitting;
+  }
+
+  async #emit<N extends CaepEventName>(type: N, subject: SubjectId, event: BuildSetInput<N>['event'], options: { deviceId?: string; txn?: string }): Promise<void> {
     const now = new Date(this.deps.now());
     const base = { type, subject, event, issuer: this.deps.issuer, now, ...(options.txn ? { txn: options.txn } : {}) };
     if (options.deviceId) {
@@ -75,7 +87,7 @@ export class SignalEmitter {
       this.deps.deviceSets?.enqueue(options.deviceId, jti, set);
     }
     const receiver = this.deps.pushReceiver;
-    if (receiver && !this.#stopped) {
+    if (receiver) {
       const set = await buildSet({ ...base, audience: receiver.url }, this.deps.signer);
       const { dropped } = this.deps.queue.enqueue(receiver.url, type, set, this.deps.now(), PUSH_QUEUE_MAX);
       if (dropped > 0) this.deps.log.error({ dropped, max: PUSH_QUEUE_MAX }, 'push queue full: dropped the oldest SETs');
@@ -90,6 +102,7 @@ export class SignalEmitter {
 
   /** Stop delivering (broker shutdown): waits for an attempt in flight; the rest stays queued. */
   async stop(): Promise<void> {
+    await Promise.allSettled([...this.#emitting]);
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     await this.flush();
