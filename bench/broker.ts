@@ -12,13 +12,14 @@ import { AGENT_VERSION } from '../main/core/version.js';
 import { percentile, report, round } from './stats.js';
 
 /**
- * `npm run bench -- broker [--json] [--devices=N] [--seconds=S]`
+ * `npm run bench -- broker [--json] [--ingest-only] [--devices=N] [--seconds=S] [--ingest-devices=N]
+ *   [--reports=R] [--rate=X] [--open-seconds=S] [--open-devices=D]`
  *
  * Two halves, each filling its own figures:
  *  1. SDK verification (this file): `verifyPostureReport` per second beside raw `node:crypto`
  *     ES256 verification of the same tokens with pre-imported keys, interleaved in the same run;
- *  2. end-to-end ingestion over loopback (`measureIngest`, added by the reference broker): until
- *     then `ingestPerSecond` and `ingestP99Ms` are `null`.
+ *  2. end-to-end ingestion over loopback against the real broker process (`measureIngest`):
+ *     maximum throughput (closed loop) and latency at 2,000 reports/s offered (open loop).
  */
 
 /** A simulated enrolled device: its key, its signer and its pinned key as the broker holds it. */
@@ -134,20 +135,60 @@ export async function measureVerify(deviceCount: number, seconds: number): Promi
   };
 }
 
-export interface IngestFigures {
-  readonly ingestPerSecond: number | null;
-  readonly ingestP99Ms: number | null;
+/** The issue's goal rate: latency is measured with reports offered at this rate. */
+const GOAL_RATE_PER_SECOND = 2000;
+
+/**
+ * End-to-end ingestion over loopback: the real `ward-broker` process, the simulated devices in a
+ * process of their own (`bench/broker-ingest.ts`). Closed loop: `--ingest-devices=N` (default 32)
+ * devices each send `--reports=R` (default 200) reports back to back → `ingestPerSecond`. Open
+ * loop: `--rate=X` (default 2,000) reports/s offered for `--open-seconds=S` (default 10) over
+ * `--open-devices=D` (default 200) devices → `ingestP50Ms`/`P95`/`ingestP99Ms`.
+ */
+export async function measureIngest(args: readonly string[], snapshot: PostureSnapshot) {
+  const { measureIngestOverLoopback } = await import('./broker-ingest.js');
+  const r = await measureIngestOverLoopback({
+    snapshot,
+    closed: { devices: numberArg(args, 'ingest-devices', 32), reportsPerDevice: numberArg(args, 'reports', 200) },
+    open: { devices: numberArg(args, 'open-devices', 200), ratePerSecond: numberArg(args, 'rate', GOAL_RATE_PER_SECOND), seconds: numberArg(args, 'open-seconds', 10) },
+  });
+  const { closed, open } = r;
+  return {
+    ingestMethod: `separate broker and device processes; throughput: closed loop, ${closed.devices} devices × ${closed.reports / closed.devices} reports; latency: open loop, ${open.offeredPerSecond} reports/s on a fixed schedule over ${open.devices} devices for ${open.reports / open.offeredPerSecond} s, measured from the scheduled send time`,
+    ingestPerSecond: closed.perSecond,
+    ingestP99Ms: open.p99Ms,
+    ingestP50Ms: open.p50Ms,
+    ingestP95Ms: open.p95Ms,
+    ingestMaxMs: open.maxMs,
+    ingestOfferedPerSecond: open.offeredPerSecond,
+    ingestAchievedPerSecond: open.achievedPerSecond,
+    ingestSendLagP99Ms: open.sendLagP99Ms,
+    ingestOpenBrokerCores: open.brokerCores,
+    ingestOpenClientCores: open.clientCores,
+    // The closed loop's own latency (the figure this bench reported before it had an open loop):
+    // with N devices always in flight it is about N ÷ throughput by Little's law, a queue the
+    // bench makes, not a latency a fleet would see.
+    ingestClosedLoopP50Ms: closed.p50Ms,
+    ingestClosedLoopP99Ms: closed.p99Ms,
+    ingestDevices: closed.devices,
+    ingestReports: closed.reports,
+    ingestReportBytes: r.reportBytes,
+    // Reports per CPU-second of the broker process: its cost independent of this machine's load.
+    ingestPerBrokerCpuSecond: closed.perBrokerCpuSecond,
+    // Share of one core each process used in the closed loop (1 = a whole core): a broker near 1
+    // and a client well below it means the broker, not the simulated devices, sets the figure.
+    ingestBrokerCores: closed.brokerCores,
+    ingestClientCores: closed.clientCores,
+    ingestPresignPerSecond: r.presignPerSecond,
+  };
 }
 
 /**
- * End-to-end ingestion over loopback against the real `ward-broker` process
- * (`bench/broker-ingest.ts`, written with the reference broker). `--ingest-devices=N`
- * (default 32) devices each send `--reports=R` (default 200) reports.
+ * What {@link measureIngest} reports. `ingestPerSecond`: maximum sustained throughput (closed
+ * loop); `ingestP99Ms`: p99 latency at the goal's offered rate (open loop, from each report's
+ * scheduled send time).
  */
-export async function measureIngest(args: readonly string[]): Promise<IngestFigures> {
-  const { measureIngestOverLoopback } = await import('./broker-ingest.js');
-  return measureIngestOverLoopback({ devices: numberArg(args, 'ingest-devices', 32), reportsPerDevice: numberArg(args, 'reports', 200) });
-}
+export type IngestFigures = Awaited<ReturnType<typeof measureIngest>>;
 
 function numberArg(args: readonly string[], name: string, fallback: number): number {
   const value = Number(args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3));
@@ -156,19 +197,26 @@ function numberArg(args: readonly string[], name: string, fallback: number): num
 
 export async function run(args: string[]): Promise<void> {
   const json = args.includes('--json');
-  const verify = await measureVerify(numberArg(args, 'devices', 100), numberArg(args, 'seconds', 4));
-  const ingest = await measureIngest(args);
+  // --ingest-only: skip the SDK verification half (e.g. when profiling the broker).
+  const verify = args.includes('--ingest-only') ? undefined : await measureVerify(numberArg(args, 'devices', 100), numberArg(args, 'seconds', 4));
+  const ingest = await measureIngest(args, await benchSnapshot());
   const figures = { bench: 'broker', ...verify, ...ingest };
   report(
     json,
     [
-      `broker: posture report verification, ${verify.devices} devices, ${verify.tokenBytes}-byte reports, one core`,
-      `  sdk   verifyPostureReport   ${verify.verifyPerSecond.toLocaleString('en')} /CPU-s`,
-      `  raw   node:crypto ES256     ${verify.rawVerifyPerSecond.toLocaleString('en')} /CPU-s   (same tokens, same run)`,
-      `  ratio ${verify.ratio} (median of ${ROUNDS} alternating rounds)   targets: ≥ 0.7 of raw, ≥ 10,000 /s`,
-      ingest.ingestPerSecond === null
-        ? '  ingestion: not measured yet (the reference broker adds it)'
-        : `  ingestion over loopback: ${ingest.ingestPerSecond} reports/s, p99 ${ingest.ingestP99Ms} ms   targets: ≥ 2,000 /s, p99 ≤ 20 ms`,
+      ...(verify
+        ? [
+            `broker: posture report verification, ${verify.devices} devices, ${verify.tokenBytes}-byte reports, one core`,
+            `  sdk   verifyPostureReport   ${verify.verifyPerSecond.toLocaleString('en')} /CPU-s`,
+            `  raw   node:crypto ES256     ${verify.rawVerifyPerSecond.toLocaleString('en')} /CPU-s   (same tokens, same run)`,
+            `  ratio ${verify.ratio} (median of ${ROUNDS} alternating rounds)   targets: ≥ 0.7 of raw, ≥ 10,000 /s`,
+          ]
+        : []),
+      `broker: end-to-end ingestion over loopback, ${ingest.ingestReportBytes}-byte reports`,
+      `  method: ${ingest.ingestMethod}`,
+      `  max throughput (closed loop)  ${ingest.ingestPerSecond.toLocaleString('en')} reports/s   broker ${ingest.ingestBrokerCores} cores, devices ${ingest.ingestClientCores} cores, ${ingest.ingestPerBrokerCpuSecond.toLocaleString('en')} reports per broker CPU-s   target: ≥ 2,000 /s`,
+      `  latency at ${ingest.ingestOfferedPerSecond.toLocaleString('en')} /s offered (open loop)  p50 ${ingest.ingestP50Ms} ms, p95 ${ingest.ingestP95Ms} ms, p99 ${ingest.ingestP99Ms} ms, max ${ingest.ingestMaxMs} ms   achieved ${ingest.ingestAchievedPerSecond.toLocaleString('en')} /s, send lag p99 ${ingest.ingestSendLagP99Ms} ms   target: p99 ≤ 20 ms`,
+      `  closed-loop latency (old figure, includes the queue of ${ingest.ingestDevices} in-flight devices)  p50 ${ingest.ingestClosedLoopP50Ms} ms, p99 ${ingest.ingestClosedLoopP99Ms} ms`,
     ],
     figures,
   );

@@ -1,0 +1,310 @@
+/**
+ * The simulated devices of `npm run bench -- broker`, in their own process (forked by
+ * `bench/broker-ingest.ts`), so that neither their signing nor their HTTP client shares a
+ * process or an event loop with the broker being measured.
+ *
+ * Protocol (IPC): the parent sends one {@link IngestLoadRequest}; this process enrolls its
+ * devices, runs the closed-loop phase then the open-loop phase, answers one
+ * {@link IngestLoadResult} (or `{ error }`) and exits.
+ *
+ * Every report and its DPoP proof are signed before each phase's clock starts, close enough to
+ * it that they stay within the broker's freshness windows (proof `iat` ±60 s, report age
+ * ≤ `reportMaxAgeSeconds`): each device's `seq` increases from one report to the next, each proof
+ * has its own `jti`, and a device never has two reports in flight (the agent's reporter
+ * serialises them), so reports arrive in `seq` order. Unsolicited reports carry no `eat_nonce`
+ * (only answers to a challenge do). A broker that restarted recently requires its DPoP-Nonce
+ * (RFC 9449 §8): one report is sent first, and if it is refused with `use_dpop_nonce` every
+ * pre-signed proof carries the nonce from the answer's `DPoP-Nonce` header (a fresh data
+ * directory, as the bench uses, needs none).
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { signCompactJws } from '../../broker/sdk/index.js';
+import { POSTURE_REPORT_TYP } from '../../broker/sdk/report-claims.js';
+import { postureReportClaims } from '../../main/core/broker/report.js';
+import { buildEnrollmentRequest } from '../../main/core/identity/enrollment.js';
+import { jwkThumbprint } from '../../main/core/identity/jws.js';
+import type { PostureSnapshot } from '../../main/core/posture/snapshot.js';
+import { simulateDevices, type SimulatedDevice } from '../broker.js';
+import { percentile, round } from '../stats.js';
+
+export interface IngestLoadRequest {
+  readonly url: string;
+  readonly adminToken: string;
+  readonly brokerPid: number;
+  readonly snapshot: PostureSnapshot;
+  /** Maximum throughput: `devices` each send `reportsPerDevice`, the next one when the last is answered. */
+  readonly closed: { readonly devices: number; readonly reportsPerDevice: number };
+  /** Latency at an offered rate: `ratePerSecond` reports on a fixed schedule for `seconds`, spread over `devices`. */
+  readonly open: { readonly devices: number; readonly ratePerSecond: number; readonly seconds: number };
+}
+
+/** CPU use of both processes over a phase. */
+export interface PhaseCpu {
+  /** Reports per CPU-second of the broker process: its cost, independent of the machine's load. */
+  readonly perBrokerCpuSecond: number;
+  /** Share of one core the broker / this process used over the phase's wall time. */
+  readonly brokerCores: number;
+  readonly clientCores: number;
+}
+
+export interface ClosedLoopFigures extends PhaseCpu {
+  readonly devices: number;
+  readonly reports: number;
+  readonly perSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+export interface OpenLoopFigures extends PhaseCpu {
+  readonly devices: number;
+  readonly reports: number;
+  readonly offeredPerSecond: number;
+  /** Answers per second over the phase (below the offered rate when the broker cannot keep up). */
+  readonly achievedPerSecond: number;
+  /** From each report's scheduled send time to its answer (no coordinated omission). */
+  readonly p50Ms: number;
+  readonly p95Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  /** How late this process's scheduler dispatched reports (p99 of dispatch − scheduled time): its own lag, not the broker's. */
+  readonly sendLagP99Ms: number;
+}
+
+export interface IngestLoadResult {
+  readonly reportBytes: number;
+  /** Reports plus proofs signed per second while preparing (this process, not measured). */
+  readonly presignPerSecond: number;
+  readonly closed: ClosedLoopFigures;
+  readonly open: OpenLoopFigures;
+}
+
+interface Signed {
+  readonly report: string;
+  readonly proof: string;
+}
+
+/** Sign `count` consecutive reports of one device, each with its own DPoP proof for `postureUrl`. */
+async function presign(device: SimulatedDevice, snapshot: PostureSnapshot, postureUrl: string, count: number, dpopNonce?: string): Promise<Signed[]> {
+  const thumbprint = await jwkThumbprint(device.signer.publicJwk);
+  const items: Signed[] = [];
+  for (let i = 0; i < count; i++) {
+    // The agent's own claim builder; signed with the same header as `buildPostureReport`.
+    const claims = postureReportClaims(snapshot, thumbprint, device.signer, { deviceId: device.deviceId, seq: device.seq++ });
+    const report = await signCompactJws({ typ: POSTURE_REPORT_TYP, kid: thumbprint }, claims, device.signer);
+    const proof = await signCompactJws(
+      { typ: 'dpop+jwt', jwk: device.signer.publicJwk },
+      { jti: randomUUID(), htm: 'POST', htu: postureUrl, iat: claims.iat, ...(dpopNonce === undefined ? {} : { nonce: dpopNonce }) },
+      device.signer,
+    );
+    items.push({ report, proof });
+  }
+  return items;
+}
+
+/** utime + stime of a process from /proc (Linux), in seconds; 0 elsewhere. */
+function processCpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks; USER_HZ is 100 on Linux
+  } catch {
+    return 0;
+  }
+}
+
+/** Start measuring CPU of the broker and of this process; the returned function ends it. */
+function cpuMeter(brokerPid: number): (reports: number, wallSeconds: number) => PhaseCpu {
+  const brokerBefore = processCpuSeconds(brokerPid);
+  const clientBefore = process.cpuUsage();
+  return (reports, wallSeconds) => {
+    const broker = processCpuSeconds(brokerPid) - brokerBefore;
+    const c = process.cpuUsage(clientBefore);
+    return {
+      perBrokerCpuSecond: broker > 0 ? Math.round(reports / broker) : 0,
+      brokerCores: round(broker / wallSeconds),
+      clientCores: round((c.user + c.system) / 1e6 / wallSeconds),
+    };
+  };
+}
+
+function post(url: string, item: Signed, agent: Agent): Promise<number> {
+  return postForNonce(url, item, agent).then((answer) => answer.status);
+}
+
+/** POST one report; the answer's status and its `DPoP-Nonce` header, if any. */
+function postForNonce(url: string, item: Signed, agent: Agent): Promise<{ status: number; dpopNonce?: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/jwt', 'content-length': Buffer.byteLength(item.report), dpop: item.proof } }, (res) => {
+      res.resume();
+      const nonce = res.headers['dpop-nonce'];
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, ...(typeof nonce === 'string' ? { dpopNonce: nonce } : {}) }));
+    });
+    req.on('error', reject);
+    req.end(item.report);
+  });
+}
+
+async function enroll(url: string, adminToken: string, device: SimulatedDevice, snapshot: PostureSnapshot): Promise<void> {
+  const tokenRes = await fetch(`${url}/admin/enrollment-tokens`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: '{}' });
+  const { token } = (await tokenRes.json()) as { token: string };
+  const jws = await buildEnrollmentRequest({ signer: device.signer, token, brokerUrl: url, device: snapshot.device });
+  const res = await fetch(`${url}/enroll`, { method: 'POST', headers: { 'content-type': 'application/jose' }, body: jws });
+  if (res.status !== 201) throw new Error(`enrollment failed: HTTP ${res.status}`);
+  (device as { deviceId: string }).deviceId = ((await res.json()) as { deviceId: string }).deviceId;
+  device.seq = 1;
+}
+
+/** What this process is doing, on stderr (the bench's stdout ends with its JSON line). */
+function progress(what: string): void {
+  process.stderr.write(`broker bench devices: ${what}\n`);
+}
+
+function checkAnswers(failures: number, total: number): void {
+  if (failures > 0) throw new Error(`${failures} of ${total} reports were refused during the benchmark`);
+}
+
+/** The DPoP-Nonce the broker requires, if any: one report without it, as an RFC 9449 client learns it. */
+async function learnDpopNonce(device: SimulatedDevice, snapshot: PostureSnapshot, postureUrl: string): Promise<string | undefined> {
+  const [first] = await presign(device, snapshot, postureUrl, 1);
+  const agent = new Agent();
+  const answer = await postForNonce(postureUrl, first as Signed, agent);
+  agent.destroy();
+  if (answer.status === 200) return undefined;
+  if (answer.status === 401 && answer.dpopNonce !== undefined) return answer.dpopNonce;
+  throw new Error(`the first report was refused: HTTP ${answer.status}`);
+}
+
+async function closedLoop(req: IngestLoadRequest, devices: readonly SimulatedDevice[], postureUrl: string, dpopNonce: string | undefined): Promise<ClosedLoopFigures> {
+  const queues = await Promise.all(devices.map((d) => presign(d, req.snapshot, postureUrl, req.closed.reportsPerDevice, dpopNonce)));
+  const agent = new Agent({ keepAlive: true, maxSockets: devices.length });
+  const latencies: number[] = [];
+  let failures = 0;
+  progress(`closed loop: ${devices.length} devices × ${req.closed.reportsPerDevice} reports`);
+  const meter = cpuMeter(req.brokerPid);
+  const start = performance.now();
+  await Promise.all(
+    queues.map(async (items) => {
+      for (const item of items) {
+        const t = performance.now();
+        if ((await post(postureUrl, item, agent)) !== 200) failures++;
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const wallSeconds = (performance.now() - start) / 1000;
+  agent.destroy();
+  checkAnswers(failures, latencies.length);
+  return {
+    devices: devices.length,
+    reports: latencies.length,
+    perSecond: Math.round(latencies.length / wallSeconds),
+    p50Ms: round(percentile(latencies, 50)),
+    p99Ms: round(percentile(latencies, 99)),
+    ...meter(latencies.length, wallSeconds),
+  };
+}
+
+/**
+ * Open loop (as wrk2 and k6's constant-arrival-rate do): report k is due at `start + k / rate`
+ * whether or not earlier ones were answered, on device `k mod devices`. Its latency runs from
+ * that scheduled time, so a stalled broker shows as latency instead of silently lowering the
+ * offered rate (coordinated omission). A device whose previous report is still in flight sends
+ * the next when it is answered, late, and the wait counts.
+ */
+async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevice[], postureUrl: string, dpopNonce: string | undefined): Promise<OpenLoopFigures> {
+  const { ratePerSecond, seconds } = req.open;
+  const total = Math.round(ratePerSecond * seconds);
+  const perDevice = Math.ceil(total / devices.length);
+  const queues = await Promise.all(devices.map((d) => presign(d, req.snapshot, postureUrl, perDevice, dpopNonce)));
+  const agent = new Agent({ keepAlive: true, maxSockets: devices.length });
+  const latencies: number[] = [];
+  const lags: number[] = [];
+  let failures = 0;
+  const busy = new Array<boolean>(devices.length).fill(false);
+  const waiting: { index: number; dueMs: number }[][] = devices.map(() => []);
+  const intervalMs = 1000 / ratePerSecond;
+
+  let settle: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => (settle = resolve));
+  const send = (index: number, dueMs: number): void => {
+    const d = index % devices.length;
+    const item = queues[d]?.[Math.floor(index / devices.length)];
+    if (!item) throw new Error(`no pre-signed report ${index}`);
+    busy[d] = true;
+    post(postureUrl, item, agent).then(
+      (status) => {
+        latencies.push(performance.now() - dueMs);
+        if (status !== 200) failures++;
+        busy[d] = false;
+        const next = waiting[d]?.shift();
+        if (next) send(next.index, next.dueMs);
+        if (latencies.length === total) settle();
+      },
+      (err: unknown) => {
+        failures++;
+        latencies.push(performance.now() - dueMs);
+        console.error(err);
+        if (latencies.length === total) settle();
+      },
+    );
+  };
+
+  progress(`open loop: ${ratePerSecond} reports/s for ${seconds} s over ${devices.length} devices`);
+  const meter = cpuMeter(req.brokerPid);
+  const start = performance.now() + 20;
+  let next = 0;
+  const tick = (): void => {
+    const now = performance.now();
+    for (; next < total && start + next * intervalMs <= now; next++) {
+      const dueMs = start + next * intervalMs;
+      lags.push(now - dueMs);
+      const d = next % devices.length;
+      if (busy[d]) waiting[d]?.push({ index: next, dueMs });
+      else send(next, dueMs);
+    }
+    if (next < total) setTimeout(tick, Math.max(0, start + next * intervalMs - performance.now()));
+  };
+  setTimeout(tick, 20);
+  await finished;
+  const wallSeconds = (performance.now() - start) / 1000;
+  agent.destroy();
+  checkAnswers(failures, latencies.length);
+  return {
+    devices: devices.length,
+    reports: total,
+    offeredPerSecond: ratePerSecond,
+    achievedPerSecond: Math.round(total / wallSeconds),
+    p50Ms: round(percentile(latencies, 50)),
+    p95Ms: round(percentile(latencies, 95)),
+    p99Ms: round(percentile(latencies, 99)),
+    maxMs: round(percentile(latencies, 100)),
+    sendLagP99Ms: round(percentile(lags, 99)),
+    ...meter(total, wallSeconds),
+  };
+}
+
+async function run(req: IngestLoadRequest): Promise<IngestLoadResult> {
+  const postureUrl = `${req.url}/posture`;
+  const devices = await simulateDevices(Math.max(req.closed.devices, req.open.devices));
+  progress(`enrolling ${devices.length} devices, then signing each phase's reports and proofs before it starts`);
+  for (const device of devices) await enroll(req.url, req.adminToken, device, req.snapshot);
+
+  const dpopNonce = await learnDpopNonce(devices[0] as SimulatedDevice, req.snapshot, postureUrl);
+
+  const presignStart = performance.now();
+  const sample = await presign(devices[0] as SimulatedDevice, req.snapshot, postureUrl, 200, dpopNonce);
+  const presignPerSecond = Math.round((2 * sample.length) / ((performance.now() - presignStart) / 1000));
+
+  const closed = await closedLoop(req, devices.slice(0, req.closed.devices), postureUrl, dpopNonce);
+  const open = await openLoop(req, devices.slice(0, req.open.devices), postureUrl, dpopNonce);
+  return { reportBytes: sample[0]?.report.length ?? 0, presignPerSecond, closed, open };
+}
+
+process.once('message', (message: IngestLoadRequest) => {
+  run(message).then(
+    (result) => process.send?.({ result }, () => process.exit(0)),
+    (err: unknown) => process.send?.({ error: err instanceof Error ? err.message : String(err) }, () => process.exit(1)),
+  );
+});
