@@ -41,10 +41,11 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const opener = (): BrowserOpener => new BrowserOpener({ host: new LiveHost('linux'), allowedOrigins: () => [BROKER], env: (n) => env[n] });
+const opener = (): BrowserOpener => new BrowserOpener({ host: new LiveHost('linux'), allowedOrigins: () => [BROKER], env: (n) => env[n], timeoutMs: 20_000 });
 const argvSeen = (): string[] => readFileSync(argvFile, 'utf8').split('\0').slice(0, -1);
 
-describe('BrowserOpener → real xdg-open → $BROWSER', () => {
+// xdg-open probes the desktop for about a second; the ceiling is for a loaded CI machine.
+describe('BrowserOpener → real xdg-open → $BROWSER', { timeout: 30_000 }, () => {
   it('the browser receives the sign-in URL as exactly one argument, with & $( ) ; uninterpreted', async () => {
     const url = new URL(`${BROKER}/oidc/auth?client_id=ward&state=a;b&q=$(touch%20pwned)&r='x'&acr_values=urn:ward:acr:mfa`);
     expect(await opener().open(url)).toEqual({ launched: true });

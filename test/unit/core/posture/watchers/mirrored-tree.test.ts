@@ -109,7 +109,8 @@ async function startMonitor(platform: 'darwin' | 'win32', configJson: unknown = 
   };
 }
 
-describe('macOS watch spec on a mirrored tree (real fs.watch)', () => {
+// Generous ceilings for a loaded CI machine; nothing here asserts a duration.
+describe('macOS watch spec on a mirrored tree (real fs.watch)', { timeout: 30_000 }, () => {
   it('a firewall plist rewritten five times re-collects the firewall check once, and nothing else', async () => {
     const h = await startMonitor('darwin');
     const alf = join(root, 'Library/Preferences/com.apple.alf.plist');
@@ -170,7 +171,7 @@ describe('macOS watch spec on a mirrored tree (real fs.watch)', () => {
   });
 });
 
-describe('Windows watch spec on real files', () => {
+describe('Windows watch spec on real files', { timeout: 30_000 }, () => {
   it('watches only the configured required files; a change re-collects required-files alone', async () => {
     const required = join(root, 'corp-agent.conf');
     writeFileSync(required, 'ok');
