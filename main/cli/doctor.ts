@@ -6,6 +6,7 @@ import { describeError } from '../core/errors.js';
 import { allowedPaths, allowedCommands } from '../core/exec/allowlist/index.js';
 import type { Host } from '../core/exec/host.js';
 import { LiveHost } from '../core/exec/live-host.js';
+import { describeTpmSigner } from '../core/identity/native-tpm.js';
 import { TpmKeyStore } from '../core/identity/tpm-key-store.js';
 import { currentPlatform, type Platform } from '../core/platform.js';
 import { AGENT_VERSION } from '../core/version.js';
@@ -93,13 +94,15 @@ async function keyStoreCheck(deps: DoctorDeps, hardwareKey: 'required' | 'prefer
     }
   }
   const [tpm, keychain] = await Promise.all([TpmKeyStore.probe(deps.host, tcti), deps.keychainProbe()]);
+  const tpmSigner = deps.host.platform === 'linux' ? describeTpmSigner() : undefined;
   const details = [
     `TPM: ${tpm.available ? `available${tpm.manufacturer ? ` (manufacturer ${tpm.manufacturer})` : ''}` : `not usable: ${tpm.reason}`}`,
+    ...(tpmSigner ? [`TPM signer: ${tpmSigner.detail}`] : []),
     `TPM devices: ${devices.length > 0 ? devices.map((d) => `/dev/${d}`).join(', ') : 'none'}; TPM2TOOLS_TCTI ${tcti ? `= ${tcti}` : 'not set'}`,
     `OS keychain: ${keychain.available ? 'available' : 'not usable'}: ${keychain.detail}`,
     `policy hardwareKey = ${hardwareKey}`,
   ];
-  const data = { tpm, tpmDevices: devices, keychain, hardwareKey };
+  const data = { tpm, tpmDevices: devices, keychain, hardwareKey, ...(tpmSigner ? { tpmSigner: tpmSigner.signer } : {}) };
   if (hardwareKey === 'required' && !tpm.available) {
     return { id: 'key-store', title: 'Key store', status: 'fail', summary: 'policy requires a hardware key but no TPM is usable', details, data };
   }

@@ -3,6 +3,7 @@ import { LiveHost } from '../core/exec/live-host.js';
 import { identityStatus, loadDeviceIdentity, type IdentityStatus } from '../core/identity/device-identity.js';
 import { rotateDeviceKey } from '../core/identity/enrollment.js';
 import { IdentityFile, type IdentityRecord } from '../core/identity/identity-record.js';
+import { describeTpmSigner } from '../core/identity/native-tpm.js';
 import type { KeyStoreEnvironment } from '../core/identity/select-key-store.js';
 import { defaultStateDir } from '../core/identity/state-dir.js';
 import { TpmKeyStore } from '../core/identity/tpm-key-store.js';
@@ -37,7 +38,8 @@ const STORE_WORDS: Record<IdentityRecord['keyStore'], string> = {
   memory: 'in-memory test store (not for real use)',
 };
 
-export function renderIdentity(status: IdentityStatus, tpmLine?: string): string {
+/** `tpmLine`: what the TPM probe found (not enrolled); `signerLine`: who signs for a TPM key. */
+export function renderIdentity(status: IdentityStatus, tpmLine?: string, signerLine?: string): string {
   if (status.state === 'not-enrolled') {
     return [
       'This device is not enrolled: it has no device key and no identity yet.',
@@ -63,6 +65,7 @@ export function renderIdentity(status: IdentityStatus, tpmLine?: string): string
     ...(r.rotatedAt ? ([['key rotated', r.rotatedAt]] as [string, string][]) : []),
     ...(r.fallbackReason ? ([['note', r.fallbackReason]] as [string, string][]) : []),
     ['key', status.key === 'ok' ? 'present and usable' : `PROBLEM: ${status.key.message}`],
+    ...(signerLine ? ([['signer', signerLine]] as [string, string][]) : []),
     ['state file', status.identityFile],
   ];
   const lines = rows.map(([k, v]) => `  ${k.padEnd(12)} ${v}`);
@@ -94,8 +97,9 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     return EXIT.usage;
   }
   const status = await identityStatus({ env });
+  const tpmSigner = status.state === 'enrolled' && status.record.keyStore === 'tpm' ? describeTpmSigner() : undefined;
   if (parsed.values.json) {
-    io.stdout(`${JSON.stringify(statusJson(status), null, 2)}\n`);
+    io.stdout(`${JSON.stringify({ ...(statusJson(status) as object), ...(tpmSigner ? { tpmSigner } : {}) }, null, 2)}\n`);
   } else {
     let tpmLine: string | undefined;
     if (status.state === 'not-enrolled') {
@@ -104,7 +108,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
         ? `A TPM is available${probe.manufacturer ? ` (${probe.manufacturer})` : ''}: enrollment will make a hardware key.`
         : `No TPM is usable (${probe.reason}); enrollment can use the OS keychain unless policy requires hardware.`;
     }
-    io.stdout(renderIdentity(status, tpmLine));
+    io.stdout(renderIdentity(status, tpmLine, tpmSigner?.detail));
   }
   return status.state === 'enrolled' && status.key === 'ok' ? EXIT.ok : EXIT.problem;
 }

@@ -38,7 +38,7 @@ function nodeHeaders() {
   return candidates.find((dir) => existsSync(join(dir, 'include', 'node', 'node_api.h')));
 }
 
-export function buildNative({ force = false, log = console.log } = {}) {
+export function buildNative({ force = false, log = (line) => process.stdout.write(`${line}\n`) } = {}) {
   if (process.platform !== 'linux') {
     log(`native/tpm: nothing to build on ${process.platform} (the TPM key store is Linux-only).`);
     return true;

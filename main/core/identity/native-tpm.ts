@@ -130,3 +130,11 @@ export async function closeNativeTpm(tcti?: string): Promise<void> {
   const targets = tcti === undefined ? [...lines.values()] : [lines.get(tcti)].filter((l) => l !== undefined);
   await Promise.all(targets.map((line) => line.serial(() => line.releaseNative())));
 }
+
+/** Who signs for a TPM key in this process, in words for `ward identity` and `ward doctor`. */
+export function describeTpmSigner(): { readonly signer: TpmSignerKind; readonly detail: string } {
+  const status = nativeTpmStatus();
+  return status.available
+    ? { signer: 'native', detail: `native tss2-esys addon, one TPM context kept open (${status.path})` }
+    : { signer: 'tpm2-tools', detail: `tpm2-tools, one process per signature: ${status.reason}` };
+}

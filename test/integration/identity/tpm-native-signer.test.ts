@@ -4,11 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compactVerify, importJWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run as identityCommand } from '../../../main/cli/identity.js';
 import { LiveHost } from '../../../main/core/exec/live-host.js';
 import { openSigner } from '../../../main/core/identity/device-signer.js';
+import { enroll } from '../../../main/core/identity/enrollment.js';
+import { IdentityFile } from '../../../main/core/identity/identity-record.js';
 import { signJwt } from '../../../main/core/identity/jws.js';
 import { nativeTpmStatus } from '../../../main/core/identity/native-tpm.js';
 import { TpmKeyStore } from '../../../main/core/identity/tpm-key-store.js';
+import { startStubEnrollmentBroker } from '../../support/stub-enrollment-broker.js';
 import { startSwtpm, type Swtpm } from '../../support/swtpm.js';
 
 // The native TPM signer (native/tpm: C on Node-API over tss2-esys) against a real swtpm on a free
@@ -120,6 +124,30 @@ describe('native TPM signer (tss2-esys) on a real swtpm', () => {
     await store.close(); // closing twice is harmless
     expect(await verifies(store, 'close', { reopened: true })).toEqual({ reopened: true });
     expect(store.nativeConnections).toBe(opened + 1);
+  });
+
+  it('`ward identity` says the native signer signs for the enrolled TPM key', async () => {
+    const broker = await startStubEnrollmentBroker();
+    const enrolledDir = await mkdtemp(join(tmpdir(), 'ward-tpm-native-enrolled-'));
+    try {
+      await enroll(broker.url, 'enroll-token-0123456789', {
+        identity: new IdentityFile(enrolledDir),
+        device: { os: { platform: 'linux', name: 'l', version: '1', build: null, kernel: null, arch: 'x64' }, hostname: 'h', hardware: { vendor: null, model: null, serial: null, uuid: null, virtual: null }, agentVersion: '0' },
+        policy: 'required',
+        env: { host, stateDir: enrolledDir, tcti: tpm.tcti },
+      });
+      const run = async (args: string[]): Promise<string> => {
+        const out: string[] = [];
+        const code = await identityCommand(args, { stdout: (t) => out.push(t), stderr: (t) => out.push(t), isTTY: false, env: { WARD_STATE_DIR: enrolledDir, TPM2TOOLS_TCTI: tpm.tcti } });
+        expect(code).toBe(0);
+        return out.join('');
+      };
+      expect(await run([])).toMatch(/\n {2}signer {7}native tss2-esys addon, one TPM context kept open \(/);
+      expect(JSON.parse(await run(['--json']))).toMatchObject({ state: 'enrolled', tpmSigner: { signer: 'native' } });
+    } finally {
+      await broker.close();
+      await rm(enrolledDir, { recursive: true, force: true });
+    }
   });
 
   it('refuses a digest that is not 32 bytes and a handle outside the persistent range, before touching the TPM', () => {
