@@ -24,7 +24,11 @@ const config: Configuration = {
   productName: 'Ward',
   copyright: 'Copyright © Ward contributors',
   directories: { output: 'release', buildResources: 'build' },
-  files: ['dist/**/*', 'renderer/dist/**/*', 'package.json'],
+  files: ['dist/**/*', 'renderer/dist/**/*', 'package.json', 'native/tpm/build/Release/ward_tpm.node'],
+  // The native TPM signer (Linux; built by `npm run build:native` on the builder): a .node cannot
+  // be loaded from inside app.asar, so it ships in app.asar.unpacked, where
+  // main/core/identity/native-tpm.ts looks for it. Absent (macOS/Windows builds), nothing is added.
+  asarUnpack: ['native/**/*.node'],
   // The pinned update-signing PUBLIC keys, read by main/app/updater.ts (release builds replace the file).
   extraResources: [{ from: 'build/update-public-keys.json', to: 'update-public-keys.json' }],
   asar: true,

@@ -58,7 +58,7 @@ export function buildNative({ force = false, log = (line) => process.stdout.writ
     return false;
   }
   log('native/tpm: building ward_tpm.node (tss2-esys signer)...');
-  const result = spawnSync(process.execPath, [gyp, 'rebuild', '--directory', here, `--nodedir=${nodedir}`], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const result = spawnSync(process.execPath, [gyp, 'rebuild', '--loglevel=warn', '--directory', here, `--nodedir=${nodedir}`], { stdio: ['ignore', 'inherit', 'inherit'] });
   if (result.status !== 0 || !existsSync(ADDON)) {
     console.error('native/tpm: the build failed. It needs libtss2-dev (apt-get install libtss2-dev), a C compiler, make and python3.');
     return false;

@@ -70,10 +70,11 @@ export function nativeTpmStatus(): NativeTpmStatus {
 
 /**
  * Everything this process says to one TPM (one TCTI string) goes through one `TpmLine`: a queue
- * shared by every TpmKeyStore on that TCTI, and the native context, if any. A TPM without a
- * resource manager (swtpm, /dev/tpm0) serves one client connection at a time, so before any
- * tpm2-tools process talks to it the native connection is released (`releaseNative`); the next
- * native signature reconnects.
+ * shared by every TpmKeyStore on that TCTI, and the native context, if any. Without a resource
+ * manager a TPM takes one client at a time (`device:/dev/tpm0` is opened exclusively; swtpm
+ * serves one connection at a time), so before any tpm2-tools process talks to it the native
+ * context lets go (`releaseNative`); the next native signature reconnects. (swtpm's TCTI
+ * connects per command, so there it costs only the handle lookup after each tpm2-tools call.)
  */
 export class TpmLine {
   private queue: Promise<unknown> = Promise.resolve();

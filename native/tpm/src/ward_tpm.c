@@ -7,8 +7,10 @@
  *   const rs = await ctx.sign(0x81020000, sha256Digest);                   // 64-byte r||s
  *   await ctx.close();                                                     // drops the connection
  *
- * One TpmContext holds one ESYS context (one TPM connection), opened on the first call and kept.
- * Each persistent handle becomes an ESYS_TR once (Esys_TR_FromTPMPublic) and is reused. Calls
+ * One TpmContext holds one ESYS context (one TCTI), opened on the first call and kept. (What the
+ * TCTI keeps open varies: device:/dev/tpmrm0 and mssim hold their fd or socket; swtpm's TCTI makes
+ * a TCP connection per command.) Each persistent handle becomes an ESYS_TR once
+ * (Esys_TR_FromTPMPublic) and is reused. Calls
  * run on the libuv thread pool (napi_async_work) and are serialised per context by a mutex: an
  * ESYS context is not thread-safe. A call that finds the connection dead (TPM restarted, socket
  * dropped) reconnects and tries once more; if that fails too it is rejected as `tpm-unavailable`

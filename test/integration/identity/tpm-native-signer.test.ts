@@ -91,6 +91,10 @@ describe('native TPM signer (tss2-esys) on a real swtpm', () => {
     const store = newStore();
     await store.create('restart');
     await store.sign('restart', Buffer.from('before'));
+    // An orderly restart (TPM2_Shutdown first, as an OS does at reboot). The two outage tests stop
+    // swtpm abruptly; each such stop counts as a dictionary-attack failure, and a third would put
+    // swtpm (maxTries 3) into lockout.
+    await tpm.tool('tpm2_shutdown', []);
     await tpm.stop();
     await tpm.start();
     // swtpm's TCTI makes a TCP connection per command, so the kept ESYS context carries on.
@@ -159,6 +163,19 @@ describe('native TPM signer (tss2-esys) on a real swtpm', () => {
     expect(() => context.sign(0x80000001, new Uint8Array(32))).toThrow(/persistent TPM handle/);
     expect(() => context.sign('0x81020000', new Uint8Array(32))).toThrow(/persistent TPM handle/);
     expect(() => new TpmContext('')).toThrow(/TCTI string/);
+  });
+
+  it('keeps the tpm2-tools signer\'s behaviour when asked for it: tpm-unavailable while stopped, then signing again', async () => {
+    const tools = new TpmKeyStore({ host, stateDir, tcti: tpm.tcti, signer: 'tpm2-tools' });
+    await tools.create('tools-outage');
+    expect(tools.signer).toBe('tpm2-tools');
+    await tpm.stop();
+    try {
+      await expect(tools.sign('tools-outage', Buffer.from('x'))).rejects.toMatchObject({ code: 'tpm-unavailable' });
+    } finally {
+      await tpm.start();
+    }
+    expect(await verifies(tools, 'tools-outage', { via: 'tpm2-tools' })).toEqual({ via: 'tpm2-tools' });
   });
 
   it('reports an evicted key as "device key lost: re-enroll"', async () => {
