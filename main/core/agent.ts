@@ -89,6 +89,8 @@ const ChallengeSchema = z.object({
 /** Refresh this long before the access token expires (or a fifth of its life, if longer). */
 const REFRESH_MARGIN_MS = 30_000;
 const MAX_ANSWERED_NONCES = 1_000;
+/** The outbox counter holding the last broker event id handled (SSE `Last-Event-ID`). */
+const EVENT_ID_COUNTER = 'event-channel.last-id';
 
 /**
  * The agent: the state machine that wires posture, identity, session and broker together.
@@ -236,6 +238,8 @@ export class Agent extends EventEmitter<AgentEvents> {
       accessToken: () => Promise.resolve(undefined),
       clock: this.#clock,
       log: this.#log,
+      // Resume where the last run stopped: the broker replays what was missed (or sends `reset`).
+      lastEventId: this.#o.outbox.counter(EVENT_ID_COUNTER)?.toString(),
     });
     this.#channel.on('message', (m) => void this.#onChannelMessage(m));
     this.#channel.on('status', (status, detail) => {
@@ -379,9 +383,19 @@ export class Agent extends EventEmitter<AgentEvents> {
     try {
       if (message.event === 'challenge') await this.#answerChallenge(message.data);
       else if (message.event === 'caep') await this.#onSet(message.data);
-      else if (message.event === 'policy') void this.#monitor?.request('all', 'manual');
+      // `reset`: events were missed and are gone at the broker: re-read the state (the recheck
+      // sends a fresh report, whose answer carries the current policy's verdict).
+      else if (message.event === 'policy' || message.event === 'reset') void this.#monitor?.request('all', 'manual');
     } catch (err) {
       this.#log.warn({ event: message.event, err: err instanceof Error ? err.message : String(err) }, 'could not handle a broker event');
+    }
+    // Handled: the next run resumes after it (ids are the broker's event-log positions).
+    if (message.id !== undefined && /^\d{1,15}$/.test(message.id)) {
+      try {
+        this.#o.outbox.setCounter(EVENT_ID_COUNTER, Number(message.id));
+      } catch (err) {
+        this.#log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not store the last broker event id');
+      }
     }
   }
 

@@ -18,6 +18,8 @@ export interface EventChannelOptions {
   /** Reconnect when nothing (not even a keep-alive comment) arrived for this long. */
   readonly idleTimeoutMs?: number;
   readonly random?: () => number;
+  /** Where to resume: the last event id handled before (e.g. by the previous agent run). */
+  readonly lastEventId?: string | undefined;
 }
 
 export type ChannelStatus = 'connecting' | 'open' | 'closed' | 'waiting';
@@ -50,6 +52,7 @@ export class EventChannel extends EventEmitter<EventChannelEvents> {
     super();
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
+    if (options.lastEventId) this.#parser.lastEventId = options.lastEventId;
   }
 
   get status(): ChannelStatus {

@@ -211,6 +211,17 @@ export class Outbox {
     }));
   }
 
+  /** A durable number kept beside the queue (e.g. the broker event channel's last event id). */
+  counter(name: string): number | undefined {
+    this.#assertOpen();
+    return (this.#db.prepare('SELECT value FROM counters WHERE name = ?').get(name) as { value: number } | undefined)?.value;
+  }
+
+  setCounter(name: string, value: number): void {
+    this.#assertOpen();
+    this.#db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value').run(name, value);
+  }
+
   stats(): OutboxStats {
     this.#assertOpen();
     const counter = (name: string): number => (this.#db.prepare('SELECT value FROM counters WHERE name = ?').get(name) as { value: number } | undefined)?.value ?? 0;
