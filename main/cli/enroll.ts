@@ -67,7 +67,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     return EXIT.usage;
   }
   const snapshot = await takeSnapshot({ host: env.host, agentVersion: AGENT_VERSION, checks: [] });
-  const { record, fallbackReason } = await enroll(brokerUrl, token, {
+  const { record, fallbackReason, keyAttestation } = await enroll(brokerUrl, token, {
     identity: new IdentityFile(env.stateDir),
     device: snapshot.device,
     policy: config.hardwareKey,
@@ -79,8 +79,10 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     return EXIT.ok;
   }
   if (fallbackReason) io.stderr(`ward enroll: note: ${fallbackReason}\n`);
+  if (keyAttestation && !keyAttestation.certified) io.stderr(`ward enroll: note: the TPM did not certify the key (${keyAttestation.reason}); enrolled uncertified\n`);
   io.stdout(
-    `Enrolled with ${record.brokerUrl}.\n  device id   ${record.deviceId}\n  key store   ${record.keyStore} (assurance: ${record.assurance})\n  thumbprint  ${record.thumbprint}\n`,
+    `Enrolled with ${record.brokerUrl}.\n  device id   ${record.deviceId}\n  key store   ${record.keyStore} (assurance: ${record.assurance})\n  thumbprint  ${record.thumbprint}\n` +
+      (keyAttestation ? `  attested    ${keyAttestation.certified ? 'yes: TPM2_Certify by this TPM\'s attestation key' : 'no'}\n` : ''),
   );
   return EXIT.ok;
 }

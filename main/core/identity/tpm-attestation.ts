@@ -86,6 +86,9 @@ const TPM_RS_PW = 0x40000009;
 /** Attestation keys go after the device keys' range (0x81020000 + 256 slots, tpm-key-store.ts). */
 const AK_HANDLE_BASE = 0x81020100;
 const AK_HANDLE_SLOTS = 256;
+/** TPM_RC_YIELDED, TPM_RC_TESTING, TPM_RC_RETRY (Part 2 §6.6.3): "try again" warnings, e.g. right after a TPM restart. */
+const RETRY_CODES = new Set([0x908, 0x90a, 0x922]);
+const CERTIFY_ATTEMPTS = 5;
 const AK_REQUIRED: readonly TpmObjectAttribute[] = ['restricted', 'sign', 'fixedtpm', 'fixedparent', 'sensitivedataorigin'];
 
 function u16(value: number): Buffer {
@@ -230,8 +233,15 @@ export function certifyTpmKey(store: TpmKeyStore, alias: string, qualifyingData:
     const command = tpm.file('certify.cmd');
     const response = tpm.file('certify.rsp');
     await writeFile(command, buildCertifyCommand(Number.parseInt(tpm.handle, 16), Number.parseInt(ak.handle, 16), qualifyingData), { mode: 0o600 });
-    await tpm.run('tpm2_send', ['-o', response, command], 'certifying the device key with the attestation key');
-    const { certifyInfo, signature } = parseCertifyResponse(await readFile(response));
+    let answer: Buffer;
+    for (let attempt = 1; ; attempt++) {
+      await tpm.run('tpm2_send', ['-o', response, command], 'certifying the device key with the attestation key');
+      answer = await readFile(response);
+      // tpm2-tools' own commands retry these warnings inside tss2; a raw command must do it here.
+      if (attempt >= CERTIFY_ATTEMPTS || !RETRY_CODES.has(answer.length >= 10 ? answer.readUInt32BE(6) : 0)) break;
+      await new Promise((resolve) => setTimeout(resolve, 25 * attempt));
+    }
+    const { certifyInfo, signature } = parseCertifyResponse(answer);
     return {
       format: 'tpm2-certify',
       akPublic: ak.public,
