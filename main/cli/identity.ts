@@ -3,6 +3,7 @@ import { LiveHost } from '../core/exec/live-host.js';
 import { identityStatus, loadDeviceIdentity, type IdentityStatus } from '../core/identity/device-identity.js';
 import { rotateDeviceKey } from '../core/identity/enrollment.js';
 import { IdentityFile, type IdentityRecord } from '../core/identity/identity-record.js';
+import { RotationJournal } from '../core/identity/rotation-journal.js';
 import { describeTpmSigner } from '../core/identity/native-tpm.js';
 import type { KeyStoreEnvironment } from '../core/identity/select-key-store.js';
 import { defaultStateDir } from '../core/identity/state-dir.js';
@@ -15,7 +16,8 @@ const HELP = `Usage: ward identity [--json]
 
 Shows this device's identity: the device id the broker issued, where its key is held (key store
 and assurance level), the key's RFC 7638 thumbprint, and whether the key is usable right now.
-\`rotate\` replaces the device key (a request signed by both the old and the new key).
+\`rotate\` replaces the device key (a request signed by both the old and the new key). If a
+rotation was interrupted (crash, broker down), running it again finishes it with the same new key.
 
 State lives in $WARD_STATE_DIR, else $XDG_STATE_HOME/ward or ~/.local/state/ward.
 Exit codes: 0 enrolled and the key works · 1 not enrolled or the key has a problem · 3 could not run
@@ -66,6 +68,9 @@ export function renderIdentity(status: IdentityStatus, tpmLine?: string, signerL
     ...(r.fallbackReason ? ([['note', r.fallbackReason]] as [string, string][]) : []),
     ['key', status.key === 'ok' ? 'present and usable' : `PROBLEM: ${status.key.message}`],
     ...(signerLine ? ([['signer', signerLine]] as [string, string][]) : []),
+    ...(status.pendingRotation
+      ? ([['rotation', `unfinished (started ${status.pendingRotation.startedAt}): run \`ward identity rotate\` to finish it`]] as [string, string][])
+      : []),
     ['state file', status.identityFile],
   ];
   const lines = rows.map(([k, v]) => `  ${k.padEnd(12)} ${v}`);
@@ -87,9 +92,12 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const env = identityEnvironment(io);
   const [sub, ...extra] = parsed.positionals;
   if (sub === 'rotate' && extra.length === 0) {
+    const pending = await new RotationJournal(env.stateDir).read();
+    if (pending) io.stderr(`Finishing the key rotation started at ${pending.startedAt}.\n`);
     const { store } = await loadDeviceIdentity({ env });
     const record = await rotateDeviceKey({ identity: new IdentityFile(env.stateDir), store });
     io.stdout(`The device key was replaced. New thumbprint: ${record.thumbprint}\n`);
+    io.stdout('Sign-ins bound to the old key end: a running Ward agent switches to the new key and asks you to sign in again.\n');
     return EXIT.ok;
   }
   if (sub !== undefined) {

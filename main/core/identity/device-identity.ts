@@ -3,6 +3,7 @@ import { openSigner } from './device-signer.js';
 import { IdentityError } from './errors.js';
 import { IdentityFile, type IdentityRecord } from './identity-record.js';
 import type { DeviceKeyStore, DeviceSigner } from './key-store.js';
+import { RotationJournal, type RotationJournalEntry } from './rotation-journal.js';
 import { openKeyStore, type KeyStoreEnvironment } from './select-key-store.js';
 
 /**
@@ -31,7 +32,14 @@ export async function loadDeviceIdentity(options: DeviceIdentityOptions): Promis
 
 export type IdentityStatus =
   | { readonly state: 'not-enrolled'; readonly identityFile: string }
-  | { readonly state: 'enrolled'; readonly record: IdentityRecord; readonly key: 'ok' | IdentityError; readonly identityFile: string }
+  | {
+      readonly state: 'enrolled';
+      readonly record: IdentityRecord;
+      readonly key: 'ok' | IdentityError;
+      readonly identityFile: string;
+      /** A key rotation that did not finish (`ward identity rotate` finishes it). */
+      readonly pendingRotation?: RotationJournalEntry;
+    }
   | { readonly state: 'damaged'; readonly error: IdentityError; readonly identityFile: string };
 
 /** What `ward identity` and the tray show: never throws for the expected states. */
@@ -45,13 +53,15 @@ export async function identityStatus(options: DeviceIdentityOptions): Promise<Id
     throw err;
   }
   if (!record) return { state: 'not-enrolled', identityFile: file.path };
+  const pending = await new RotationJournal(options.env.stateDir).read().catch(() => undefined);
+  const enrolled = { state: 'enrolled', record, identityFile: file.path, ...(pending?.deviceId === record.deviceId ? { pendingRotation: pending } : {}) } as const;
   try {
     const store = options.openStore ? options.openStore(record) : openKeyStore(record.keyStore, options.env);
     await store.check(record.keyAlias);
-    return { state: 'enrolled', record, key: 'ok', identityFile: file.path };
+    return { ...enrolled, key: 'ok' };
   } catch (err) {
     const error = err instanceof IdentityError ? err : new IdentityError('keychain-error', describeError(err), { cause: err });
-    return { state: 'enrolled', record, key: error, identityFile: file.path };
+    return { ...enrolled, key: error };
   }
 }
 
@@ -75,14 +85,19 @@ export async function resetDevice(options: DeviceIdentityOptions): Promise<Reset
     if (!(err instanceof IdentityError)) throw err;
   }
   let keyError: IdentityError | undefined;
+  const journal = new RotationJournal(options.env.stateDir);
   if (record) {
     try {
       const store = options.openStore ? options.openStore(record) : openKeyStore(record.keyStore, options.env);
       await store.delete(record.keyAlias);
+      // The new key of a rotation that never finished belongs to this identity too.
+      const pending = await journal.read().catch(() => undefined);
+      if (pending) await store.delete(pending.newKeyAlias);
     } catch (err) {
       keyError = err instanceof IdentityError ? err : new IdentityError('keychain-error', describeError(err), { cause: err });
     }
   }
+  await journal.remove();
   const existed = record !== undefined || (await fileExists(file.path));
   await file.remove();
   return { removedIdentity: existed, ...(keyError ? { keyError } : {}) };

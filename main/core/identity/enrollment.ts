@@ -14,12 +14,8 @@
  *     "assurance": "hardware" | "os-keychain" | "none",
  *     "key_store": "tpm" | "os-keychain" | "memory",
  *     "device": DeviceFacts                  (main/core/posture/snapshot.ts: os, hostname, hardware, agentVersion)
- *     "tpm"?: { "public": "<base64url TPM2B_PUBLIC of the key>", "attributes": ["fixedtpm", ...],
- *               "attestation"?: { "format": "tpm2-certify", "akPublic": "<b64url TPM2B_PUBLIC of the AK>",
- *                                 "certifyInfo": "<b64url TPM2B_ATTEST>", "certifySignature": "<b64url TPMT_SIGNATURE>" } }
+ *     "tpm"?: { "public": "<base64url TPM2B_PUBLIC of the key>", "attributes": ["fixedtpm", ...] }
  *   }`
- * `tpm.attestation` (tpm-attestation.ts): TPM2_Certify of the key by the device's attestation key,
- * its qualifying data `certifyQualifyingData({ aud, jti, jkt, enrollmentToken })` of this request.
  * Answer 200/201 `application/json`: `{ "deviceId": "<string>", "brokerKeys": { "keys": [JWK, ...] } }`
  *   (`brokerKeys`: the broker's public signing keys, pinned by the agent for policy bundles and events).
  * Refusal 4xx `application/json`: `{ "error": "<code>", "error_description"?: "<sentence>" }`.
@@ -34,6 +30,7 @@
  * outer `jwk`'s thumbprint, and pins the new key. Answer: the same as for /enroll.
  */
 import { randomUUID } from 'node:crypto';
+import { dirname } from 'node:path';
 import { z } from 'zod';
 import { truncate } from '../errors.js';
 import type { DeviceFacts } from '../posture/snapshot.js';
@@ -41,9 +38,9 @@ import { openSigner } from './device-signer.js';
 import { IdentityError } from './errors.js';
 import { BrokerJwksSchema, type BrokerJwks, type IdentityFile, type IdentityRecord } from './identity-record.js';
 import { jwkThumbprint, publicPart, signJwt } from './jws.js';
+import { RotationJournal } from './rotation-journal.js';
 import type { DeviceKeyStore, DeviceSigner } from './key-store.js';
 import { selectKeyStore, type HardwarePolicy, type KeyStoreEnvironment } from './select-key-store.js';
-import { certifyQualifyingData, certifyTpmKey, type CertifyBinding, type TpmKeyAttestation } from './tpm-attestation.js';
 import { TpmKeyStore } from './tpm-key-store.js';
 
 export const ENROLL_TYP = 'ward-enroll+jwt';
@@ -101,8 +98,8 @@ export interface EnrollmentRequestInput {
   readonly token: string;
   readonly brokerUrl: string;
   readonly device: DeviceFacts;
-  /** For TPM keys: the TPM2B_PUBLIC the TPM returned, its attribute names and, if made, its attestation. */
-  readonly tpm?: { readonly publicArea: Uint8Array; readonly attributes: readonly string[]; readonly attestation?: TpmKeyAttestation };
+  /** For TPM keys: the TPM2B_PUBLIC the TPM returned and its attribute names. */
+  readonly tpm?: { readonly publicArea: Uint8Array; readonly attributes: readonly string[] };
   readonly now?: () => number;
   readonly jti?: string;
 }
@@ -116,9 +113,7 @@ async function keyClaims(signer: DeviceSigner, tpm: EnrollmentRequestInput['tpm'
     jkt: await jwkThumbprint(signer.publicJwk),
     assurance: signer.assurance,
     key_store: signer.store,
-    ...(tpm
-      ? { tpm: { public: Buffer.from(tpm.publicArea).toString('base64url'), attributes: tpm.attributes, ...(tpm.attestation ? { attestation: tpm.attestation } : {}) } }
-      : {}),
+    ...(tpm ? { tpm: { public: Buffer.from(tpm.publicArea).toString('base64url'), attributes: tpm.attributes } } : {}),
   };
 }
 
@@ -139,6 +134,16 @@ export async function buildEnrollmentRequest(input: EnrollmentRequestInput): Pro
       device: input.device,
     },
   );
+}
+
+/** A 4xx answer from the broker: a definite refusal. `reason` is its finer reason when it gave one (e.g. `same-key`). */
+export class BrokerRefusal extends IdentityError {
+  readonly reason: string | undefined;
+
+  constructor(message: string, reason: string | undefined, hint = 'Ask IT for a new enrollment token if yours has expired or was used already.') {
+    super('enrollment-rejected', message, { hint });
+    this.reason = reason;
+  }
 }
 
 /** POST a compact JWS to a broker endpoint and validate the answer. */
@@ -170,14 +175,14 @@ export async function postToBroker(endpoint: string, jws: string, fetchImpl: typ
     throw new IdentityError('broker-unreachable', `the broker at ${where} failed (HTTP ${response.status}); try again later`);
   }
   if (!response.ok) {
-    const refusal = z.object({ error: z.string().max(100), error_description: z.string().optional() }).safeParse(body);
+    const refusal = z
+      .object({ error: z.string().max(100), error_description: z.string().optional(), reason: z.string().regex(/^[a-z0-9-]{1,64}$/).optional() })
+      .safeParse(body);
     // The broker's words are shown to the user: printable characters only, and bounded.
     const said = refusal.success
       ? `${refusal.data.error}${refusal.data.error_description ? `: ${refusal.data.error_description}` : ''}`.replace(/[^\x20-\x7e]/g, ' ')
       : `HTTP ${response.status}`;
-    throw new IdentityError('enrollment-rejected', `the broker at ${where} refused the request (${truncate(said, 300)})`, {
-      hint: 'Ask IT for a new enrollment token if yours has expired or was used already.',
-    });
+    throw new BrokerRefusal(`the broker at ${where} refused the request (${truncate(said, 300)})`, refusal.success ? refusal.data.reason : undefined);
   }
   const parsed = EnrollmentAnswerSchema.safeParse(body);
   if (!parsed.success) {
@@ -196,26 +201,6 @@ async function tpmFacts(store: DeviceKeyStore, alias: string): Promise<Enrollmen
   return { publicArea: area, attributes };
 }
 
-/**
- * For a TPM key at enrollment: {@link tpmFacts} plus a TPM2_Certify of the key bound to the
- * request (tpm-attestation.ts). A TPM that cannot certify (no endorsement key, endorsement auth
- * set by IT) does not stop enrollment: the request goes uncertified and `attestationError` says why.
- */
-async function attestedTpmFacts(
-  store: DeviceKeyStore,
-  alias: string,
-  binding: CertifyBinding,
-): Promise<{ tpm: EnrollmentRequestInput['tpm']; attestationError?: string }> {
-  const tpm = await tpmFacts(store, alias);
-  if (!tpm || !(store instanceof TpmKeyStore)) return { tpm };
-  try {
-    return { tpm: { ...tpm, attestation: await certifyTpmKey(store, alias, certifyQualifyingData(binding)) } };
-  } catch (err) {
-    if (!(err instanceof IdentityError) || err.code !== 'tpm-error') throw err;
-    return { tpm, attestationError: err.message };
-  }
-}
-
 export interface EnrollOptions {
   readonly identity: IdentityFile;
   readonly device: DeviceFacts;
@@ -231,8 +216,6 @@ export interface EnrollOptions {
 export interface EnrollResult {
   readonly record: IdentityRecord;
   readonly fallbackReason: string | undefined;
-  /** TPM keys: whether the request carried a TPM2_Certify of the key, and if not, why. */
-  readonly keyAttestation?: { readonly certified: true } | { readonly certified: false; readonly reason: string };
 }
 
 /**
@@ -259,10 +242,8 @@ export async function enroll(brokerUrl: string, token: string, options: EnrollOp
   await store.create(alias);
   try {
     const signer = await openSigner(store, alias);
-    const jti = randomUUID();
-    const binding = { aud: `${base}/enroll`, jti, jkt: await jwkThumbprint(signer.publicJwk), enrollmentToken: token };
-    const { tpm, attestationError } = await attestedTpmFacts(store, alias, binding);
-    const jws = await buildEnrollmentRequest({ signer, token, brokerUrl: base, device: options.device, jti, ...(tpm ? { tpm } : {}) });
+    const tpm = await tpmFacts(store, alias);
+    const jws = await buildEnrollmentRequest({ signer, token, brokerUrl: base, device: options.device, ...(tpm ? { tpm } : {}) });
     const answer = await postToBroker(`${base}/enroll`, jws, options.fetch);
     const record: IdentityRecord = {
       version: 1,
@@ -278,8 +259,7 @@ export async function enroll(brokerUrl: string, token: string, options: EnrollOp
       ...(fallbackReason ? { fallbackReason } : {}),
     };
     await options.identity.write(record);
-    const keyAttestation = tpm && (tpm.attestation ? { certified: true as const } : { certified: false as const, reason: attestationError ?? 'not made' });
-    return { record, fallbackReason, ...(keyAttestation ? { keyAttestation } : {}) };
+    return { record, fallbackReason };
   } catch (err) {
     await store.delete(alias).catch(() => undefined);
     throw err;
@@ -318,36 +298,85 @@ export async function buildRotationRequest(input: {
 
 /**
  * Replace the device key: a new key in the same store, a request signed by both keys, the new key
- * pinned by the broker, the record rewritten, and the old key deleted. Until the broker accepts,
- * the old key stays the device's key.
+ * pinned by the broker, the record rewritten, and the old key deleted.
+ *
+ * Nothing is lost at any point (the rotation journal, rotation-journal.ts, names both keys until
+ * the end):
+ *  - the broker refuses (4xx): the new key is deleted, the old key and record stay as they were;
+ *  - the broker is down, fails (5xx) or the answer is lost: whether it pinned the new key is
+ *    unknown, so both keys and the journal are kept; the next call re-sends the request with the
+ *    same new key, and the broker either pins it then or answers `same-key` (it did the first time);
+ *  - the process dies after the broker pinned the key but before `identity.json` names it: the
+ *    same as a lost answer (the old key is refused until then: run `ward identity rotate` again);
+ *  - the process dies after the record was written: the next call deletes the old key and ends.
  */
 export async function rotateDeviceKey(options: RotateOptions): Promise<IdentityRecord> {
-  const current = await options.identity.require();
-  const oldSigner = await openSigner(options.store, current.keyAlias);
-  const alias = newKeyAlias();
-  await options.store.create(alias);
-  let record: IdentityRecord;
+  const { identity, store } = options;
+  const current = await identity.require();
+  const journal = new RotationJournal(dirname(identity.path));
+  let pending = await journal.read();
+  if (pending && pending.deviceId === current.deviceId && pending.newKeyAlias === current.keyAlias) {
+    // Interrupted after the record was written: only the old key's deletion is left.
+    await finishRotation(store, journal, pending.oldKeyAlias);
+    return current;
+  }
+  if (pending && (pending.deviceId !== current.deviceId || pending.oldKeyAlias !== current.keyAlias)) {
+    // Left over from an identity that no longer exists (reset, enrolled again): an orphan key.
+    await store.delete(pending.newKeyAlias).catch(() => undefined);
+    await journal.remove();
+    pending = undefined;
+  }
+  const oldSigner = await openSigner(store, current.keyAlias);
+  pending ??= { version: 1, deviceId: current.deviceId, oldKeyAlias: current.keyAlias, newKeyAlias: newKeyAlias(), startedAt: (options.now?.() ?? new Date()).toISOString() };
+  // Written before the key exists, so no crash can leave a key that nothing names.
+  await journal.write(pending);
+  const alias = pending.newKeyAlias;
   try {
-    const newSigner = await openSigner(options.store, alias);
-    const tpm = await tpmFacts(options.store, alias);
-    const jws = await buildRotationRequest({ oldSigner, newSigner, deviceId: current.deviceId, brokerUrl: current.brokerUrl, ...(tpm ? { tpm } : {}) });
+    if (!(await store.exists(alias))) await store.create(alias);
+  } catch (err) {
+    await journal.remove();
+    throw err;
+  }
+  const newSigner = await openSigner(store, alias);
+  const tpm = await tpmFacts(store, alias);
+  const jws = await buildRotationRequest({ oldSigner, newSigner, deviceId: current.deviceId, brokerUrl: current.brokerUrl, ...(tpm ? { tpm } : {}) });
+  let brokerKeys: BrokerJwks;
+  try {
     const answer = await postToBroker(`${current.brokerUrl}/rotate`, jws, options.fetch);
     if (answer.deviceId !== current.deviceId) {
       throw new IdentityError('broker-response-invalid', 'the broker answered the key rotation for a different device');
     }
-    record = {
-      ...current,
-      keyAlias: alias,
-      thumbprint: await jwkThumbprint(newSigner.publicJwk),
-      publicJwk: publicPart(newSigner.publicJwk),
-      brokerKeys: answer.brokerKeys,
-      rotatedAt: (options.now?.() ?? new Date()).toISOString(),
-    };
-    await options.identity.write(record);
+    brokerKeys = answer.brokerKeys;
   } catch (err) {
-    await options.store.delete(alias).catch(() => undefined);
-    throw err;
+    if (err instanceof BrokerRefusal && err.reason === 'same-key') {
+      brokerKeys = current.brokerKeys; // an earlier attempt with this key was accepted
+    } else if (err instanceof BrokerRefusal) {
+      await store.delete(alias).catch(() => undefined);
+      await journal.remove();
+      throw new BrokerRefusal(err.message, err.reason, 'The device key was not changed: the old key stays in use.');
+    } else if (err instanceof IdentityError) {
+      throw new IdentityError(err.code, err.message, {
+        cause: err,
+        hint: 'The broker may or may not have taken the new key. Both keys are kept: run `ward identity rotate` again to finish.',
+      });
+    } else {
+      throw err;
+    }
   }
-  await options.store.delete(current.keyAlias).catch(() => undefined);
+  const record: IdentityRecord = {
+    ...current,
+    keyAlias: alias,
+    thumbprint: await jwkThumbprint(newSigner.publicJwk),
+    publicJwk: publicPart(newSigner.publicJwk),
+    brokerKeys,
+    rotatedAt: (options.now?.() ?? new Date()).toISOString(),
+  };
+  await identity.write(record);
+  await finishRotation(store, journal, current.keyAlias);
   return record;
+}
+
+async function finishRotation(store: DeviceKeyStore, journal: RotationJournal, oldKeyAlias: string): Promise<void> {
+  await store.delete(oldKeyAlias).catch(() => undefined);
+  await journal.remove();
 }

@@ -14,21 +14,15 @@ import { IdentityFile, type IdentityRecord } from '../../../main/core/identity/i
 import type { DeviceSigner } from '../../../main/core/identity/key-store.js';
 import { MemoryKeyStore } from '../../../main/core/identity/memory-key-store.js';
 import { openSigner } from '../../../main/core/identity/device-signer.js';
-import type { DeviceFacts } from '../../../main/core/posture/snapshot.js';
 import { sampleSnapshot } from '../../unit/broker/sdk/helpers.js';
-import { dpopProof, openEvents, startBroker, type TestDevice } from '../broker/helpers.js';
+import { dpopProof, openEvents, startBroker } from '../broker/helpers.js';
+import { DEVICE, asProofKey, postReport, sendReport } from './rotation-support.js';
 import { startSwtpm, type Swtpm } from '../../support/swtpm.js';
 
 // Key rotation end to end: the agent's identity module (real key stores, `ward identity rotate`)
 // against the reference broker (broker/server: SDK verifier, SQLite storage, event channel),
-// over HTTP on 127.0.0.1.
-const DEVICE: DeviceFacts = {
-  os: { platform: 'linux', name: 'Debian GNU/Linux', version: '12', build: null, kernel: '6.1.0', arch: 'x64' },
-  hostname: 'rotating-laptop',
-  hardware: { vendor: null, model: null, serial: null, uuid: null, virtual: true },
-  agentVersion: '0.1.0',
-};
-
+// over HTTP on 127.0.0.1. The OS-keychain store and the failure windows are in
+// rotate-keychain-reference-broker.test.ts.
 let broker: Broker;
 let cleanup: () => Promise<void>;
 let tpm: Swtpm;
@@ -41,16 +35,7 @@ afterAll(async () => {
   await tpm.dispose();
 });
 
-/** The broker helpers' DPoP and event-channel functions only need a signer and its public key. */
-const asProofKey = (signer: DeviceSigner) => ({ signer, publicJwk: signer.publicJwk }) as unknown as TestDevice;
-
 const report = (signer: DeviceSigner, deviceId: string, seq: number) => buildPostureReport(sampleSnapshot(), signer, { deviceId, seq });
-
-async function postReport(jwt: string, dpop: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${broker.url}/posture`, { method: 'POST', headers: { 'content-type': 'application/jwt', dpop }, body: jwt });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
 const postureUrl = () => `${broker.url}/posture`;
 
 async function enrollInMemory(label: string): Promise<{ identity: IdentityFile; store: MemoryKeyStore; record: IdentityRecord }> {
@@ -96,12 +81,12 @@ describe('key rotation against the reference broker', () => {
     // The new key's report is accepted…
     const current = await loadDeviceIdentity({ env });
     expect(current.signer.publicJwk).toEqual(after.publicJwk);
-    const accepted = await postReport(await report(current.signer, before.deviceId, 2), await dpopProof(asProofKey(current.signer), 'POST', postureUrl()));
+    const accepted = await postReport(broker.url, current.signer, before.deviceId, 2);
     expect(accepted).toMatchObject({ status: 200, body: { deviceId: before.deviceId, seq: 2 } });
     // …the old key's is refused, whether it comes with the old key's proof or the new one's.
-    const withOldProof = await postReport(oldReport, oldProof);
+    const withOldProof = await sendReport(broker.url, oldReport, oldProof);
     expect(withOldProof).toMatchObject({ status: 403, body: { error: 'unknown-device', reason: 'foreign-key' } });
-    const withNewProof = await postReport(oldReport, await dpopProof(asProofKey(current.signer), 'POST', postureUrl()));
+    const withNewProof = await sendReport(broker.url, oldReport, await dpopProof(asProofKey(current.signer), 'POST', postureUrl()));
     expect(withNewProof).toMatchObject({ status: 422, body: { error: 'report-refused', reason: 'foreign-key' } });
   });
 
