@@ -14,8 +14,12 @@
  *     "assurance": "hardware" | "os-keychain" | "none",
  *     "key_store": "tpm" | "os-keychain" | "memory",
  *     "device": DeviceFacts                  (main/core/posture/snapshot.ts: os, hostname, hardware, agentVersion)
- *     "tpm"?: { "public": "<base64url TPM2B_PUBLIC of the key>", "attributes": ["fixedtpm", ...] }
+ *     "tpm"?: { "public": "<base64url TPM2B_PUBLIC of the key>", "attributes": ["fixedtpm", ...],
+ *               "attestation"?: { "format": "tpm2-certify", "akPublic": "<b64url TPM2B_PUBLIC of the AK>",
+ *                                 "certifyInfo": "<b64url TPM2B_ATTEST>", "certifySignature": "<b64url TPMT_SIGNATURE>" } }
  *   }`
+ * `tpm.attestation` (tpm-attestation.ts): TPM2_Certify of the key by the device's attestation key,
+ * its qualifying data `certifyQualifyingData({ aud, jti, jkt, enrollmentToken })` of this request.
  * Answer 200/201 `application/json`: `{ "deviceId": "<string>", "brokerKeys": { "keys": [JWK, ...] } }`
  *   (`brokerKeys`: the broker's public signing keys, pinned by the agent for policy bundles and events).
  * Refusal 4xx `application/json`: `{ "error": "<code>", "error_description"?: "<sentence>" }`.
@@ -41,6 +45,7 @@ import { jwkThumbprint, publicPart, signJwt } from './jws.js';
 import { RotationJournal } from './rotation-journal.js';
 import type { DeviceKeyStore, DeviceSigner } from './key-store.js';
 import { selectKeyStore, type HardwarePolicy, type KeyStoreEnvironment } from './select-key-store.js';
+import { certifyQualifyingData, certifyTpmKey, type CertifyBinding, type TpmKeyAttestation } from './tpm-attestation.js';
 import { TpmKeyStore } from './tpm-key-store.js';
 
 export const ENROLL_TYP = 'ward-enroll+jwt';
@@ -98,8 +103,8 @@ export interface EnrollmentRequestInput {
   readonly token: string;
   readonly brokerUrl: string;
   readonly device: DeviceFacts;
-  /** For TPM keys: the TPM2B_PUBLIC the TPM returned and its attribute names. */
-  readonly tpm?: { readonly publicArea: Uint8Array; readonly attributes: readonly string[] };
+  /** For TPM keys: the TPM2B_PUBLIC the TPM returned, its attribute names and, if made, its attestation. */
+  readonly tpm?: { readonly publicArea: Uint8Array; readonly attributes: readonly string[]; readonly attestation?: TpmKeyAttestation };
   readonly now?: () => number;
   readonly jti?: string;
 }
@@ -113,7 +118,9 @@ async function keyClaims(signer: DeviceSigner, tpm: EnrollmentRequestInput['tpm'
     jkt: await jwkThumbprint(signer.publicJwk),
     assurance: signer.assurance,
     key_store: signer.store,
-    ...(tpm ? { tpm: { public: Buffer.from(tpm.publicArea).toString('base64url'), attributes: tpm.attributes } } : {}),
+    ...(tpm
+      ? { tpm: { public: Buffer.from(tpm.publicArea).toString('base64url'), attributes: tpm.attributes, ...(tpm.attestation ? { attestation: tpm.attestation } : {}) } }
+      : {}),
   };
 }
 
@@ -201,6 +208,26 @@ async function tpmFacts(store: DeviceKeyStore, alias: string): Promise<Enrollmen
   return { publicArea: area, attributes };
 }
 
+/**
+ * For a TPM key at enrollment: {@link tpmFacts} plus a TPM2_Certify of the key bound to the
+ * request (tpm-attestation.ts). A TPM that cannot certify (no endorsement key, endorsement auth
+ * set by IT) does not stop enrollment: the request goes uncertified and `attestationError` says why.
+ */
+async function attestedTpmFacts(
+  store: DeviceKeyStore,
+  alias: string,
+  binding: CertifyBinding,
+): Promise<{ tpm: EnrollmentRequestInput['tpm']; attestationError?: string }> {
+  const tpm = await tpmFacts(store, alias);
+  if (!tpm || !(store instanceof TpmKeyStore)) return { tpm };
+  try {
+    return { tpm: { ...tpm, attestation: await certifyTpmKey(store, alias, certifyQualifyingData(binding)) } };
+  } catch (err) {
+    if (!(err instanceof IdentityError) || err.code !== 'tpm-error') throw err;
+    return { tpm, attestationError: err.message };
+  }
+}
+
 export interface EnrollOptions {
   readonly identity: IdentityFile;
   readonly device: DeviceFacts;
@@ -216,6 +243,8 @@ export interface EnrollOptions {
 export interface EnrollResult {
   readonly record: IdentityRecord;
   readonly fallbackReason: string | undefined;
+  /** TPM keys: whether the request carried a TPM2_Certify of the key, and if not, why. */
+  readonly keyAttestation?: { readonly certified: true } | { readonly certified: false; readonly reason: string };
 }
 
 /**
@@ -242,8 +271,10 @@ export async function enroll(brokerUrl: string, token: string, options: EnrollOp
   await store.create(alias);
   try {
     const signer = await openSigner(store, alias);
-    const tpm = await tpmFacts(store, alias);
-    const jws = await buildEnrollmentRequest({ signer, token, brokerUrl: base, device: options.device, ...(tpm ? { tpm } : {}) });
+    const jti = randomUUID();
+    const binding = { aud: `${base}/enroll`, jti, jkt: await jwkThumbprint(signer.publicJwk), enrollmentToken: token };
+    const { tpm, attestationError } = await attestedTpmFacts(store, alias, binding);
+    const jws = await buildEnrollmentRequest({ signer, token, brokerUrl: base, device: options.device, jti, ...(tpm ? { tpm } : {}) });
     const answer = await postToBroker(`${base}/enroll`, jws, options.fetch);
     const record: IdentityRecord = {
       version: 1,
@@ -259,7 +290,8 @@ export async function enroll(brokerUrl: string, token: string, options: EnrollOp
       ...(fallbackReason ? { fallbackReason } : {}),
     };
     await options.identity.write(record);
-    return { record, fallbackReason };
+    const keyAttestation = tpm && (tpm.attestation ? { certified: true as const } : { certified: false as const, reason: attestationError ?? 'not made' });
+    return { record, fallbackReason, ...(keyAttestation ? { keyAttestation } : {}) };
   } catch (err) {
     await store.delete(alias).catch(() => undefined);
     throw err;
