@@ -7,6 +7,7 @@ import { defaultConfigLocations } from '../core/config/sources.js';
 import type { Host } from '../core/exec/host.js';
 import { openSigner } from '../core/identity/device-signer.js';
 import { IdentityFile } from '../core/identity/identity-record.js';
+import { watchIdentityFile } from '../core/identity/identity-watch.js';
 import { openKeyStore } from '../core/identity/select-key-store.js';
 import { defaultStateDir } from '../core/identity/state-dir.js';
 import { LocalApiClient } from '../core/local-api/local-api-client.js';
@@ -66,6 +67,7 @@ export async function createRuntime(io: CliIO, options: { log?: Logger; ephemera
     config,
     loadIdentity: () => identity.read(),
     openSigner: (r) => openSigner(openKeyStore(r.keyStore, keyEnv), r.keyAlias),
+    watchIdentity: (onChange) => watchIdentityFile(stateDir, onChange),
     tokenStore,
     outbox,
     openBrowser: browserOpener(host, io, identity),

@@ -69,6 +69,11 @@ export interface AgentOptions {
   readonly shell?: 'web' | 'electron';
   /** ACR asked for when the policy requires a fresh sign-in (after unlock, on credential change). */
   readonly stepUpAcr?: string;
+  /**
+   * Calls back when the identity record may have changed on disk (`ward identity rotate` in
+   * another process); the daemon passes `watchIdentityFile`. Started by `start()`.
+   */
+  readonly watchIdentity?: (onChange: () => void) => { close(): void };
 }
 
 export interface AgentEvents {
@@ -89,6 +94,7 @@ const ChallengeSchema = z.object({
 /** Refresh this long before the access token expires (or a fifth of its life, if longer). */
 const REFRESH_MARGIN_MS = 30_000;
 const MAX_ANSWERED_NONCES = 1_000;
+const KEY_CHANGED = 'The device key was replaced (key rotation), which ended the sign-in bound to the old key: sign in again.';
 /** The outbox counter holding the last broker event id handled (SSE `Last-Event-ID`). */
 const EVENT_ID_COUNTER = 'event-channel.last-id';
 
@@ -128,6 +134,12 @@ export class Agent extends EventEmitter<AgentEvents> {
   #lockedAt: number | undefined;
   readonly #answeredNonces = new Set<string>();
   #started = false;
+  #identityWatch: { close(): void } | undefined;
+  #reloading: Promise<boolean> = Promise.resolve(false);
+  /** Why the user must sign in, when it is not the plain "not signed in yet". */
+  #signInReason: string | undefined;
+  /** The DPoP fetch of the key in use now: long-lived users (the event channel) follow a rotation. */
+  readonly #keyFetch: FetchLike = (input, init) => this.#dpop!.fetch(input, init);
   #opened = false;
 
   constructor(options: AgentOptions) {
@@ -182,6 +194,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#monitor.on('update', (u) => this.#onPosture(u));
     this.#monitor.on('error', (err) => this.#log.warn({ err: err.message }, 'posture recheck failed'));
     await this.open();
+    if (this.#identity) this.#identityWatch = this.#o.watchIdentity?.(() => void this.reloadIdentity());
     await this.#monitor.start();
     this.#deliverer?.start();
     this.#channel?.start();
@@ -190,6 +203,7 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   async stop(): Promise<void> {
     this.#started = false;
+    this.#identityWatch?.close();
     this.#monitor?.stop();
     this.#channel?.stop();
     this.#stepUp.cancel();
@@ -202,19 +216,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   async #loadIdentity(): Promise<void> {
     this.#identity = await this.#o.loadIdentity();
     if (!this.#identity) return;
-    this.#signer = await this.#o.openSigner(this.#identity);
-    this.#dpop = new DpopFetch({ signer: this.#signer, clock: this.#clock, log: this.#log, ...(this.#o.fetch ? { fetch: this.#o.fetch } : {}) });
+    this.#useKey(this.#identity, await this.#o.openSigner(this.#identity));
     const brokerUrl = new URL(this.#identity.brokerUrl);
-    this.#reporter = new PostureReporter({
-      brokerUrl,
-      deviceId: this.#identity.deviceId,
-      signer: this.#signer,
-      fetch: this.#dpop.fetch,
-      outbox: this.#o.outbox,
-      now: () => this.#clock.now(),
-      log: this.#log,
-      onVerdict: (v) => this.#onBrokerVerdict(v),
-    });
     this.#deliverer = new OutboxDeliverer({
       outbox: this.#o.outbox,
       clock: this.#clock,
@@ -234,7 +237,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     });
     this.#channel = new EventChannel({
       url: new URL('/events', brokerUrl),
-      fetch: this.#dpop.fetch,
+      fetch: this.#keyFetch,
       accessToken: () => Promise.resolve(undefined),
       clock: this.#clock,
       log: this.#log,
@@ -242,6 +245,8 @@ export class Agent extends EventEmitter<AgentEvents> {
       lastEventId: this.#o.outbox.counter(EVENT_ID_COUNTER)?.toString(),
     });
     this.#channel.on('message', (m) => void this.#onChannelMessage(m));
+    // Refused: perhaps the key was rotated by another process and the watch missed it.
+    this.#channel.on('unauthorized', () => void this.reloadIdentity());
     this.#channel.on('status', (status, detail) => {
       if (status === 'open') this.#setOffline(undefined);
       if (status === 'waiting' && this.#o.outbox.stats().pending > 0) this.#setOffline(`the broker's event channel dropped (${detail ?? 'closed'})`);
@@ -250,7 +255,71 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.#log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not read the tokens from the keychain');
       return undefined;
     });
+    if (this.#tokens && this.#tokens.jkt !== this.#identity.thumbprint) this.#dropTokens(KEY_CHANGED);
     if (this.#tokens) this.#scheduleRefresh();
+  }
+
+  /** Sign with this key from now on: DPoP proofs, posture reports, the OAuth client. */
+  #useKey(identity: IdentityRecord, signer: DeviceSigner): void {
+    this.#signer = signer;
+    this.#dpop = new DpopFetch({ signer, clock: this.#clock, log: this.#log, ...(this.#o.fetch ? { fetch: this.#o.fetch } : {}) });
+    this.#reporter = new PostureReporter({
+      brokerUrl: new URL(identity.brokerUrl),
+      deviceId: identity.deviceId,
+      signer,
+      fetch: this.#dpop.fetch,
+      outbox: this.#o.outbox,
+      now: () => this.#clock.now(),
+      log: this.#log,
+      onVerdict: (v) => this.#onBrokerVerdict(v),
+    });
+    this.#oidc = undefined; // discovered again with the new key's thumbprint (dpop_jkt)
+  }
+
+  /**
+   * Switch to the key `identity.json` names now, if it is not the one in use: `ward identity
+   * rotate` ran in another process. Called when the identity file changes, when the broker says a
+   * credential changed (CAEP `credential-change`), when the event channel is refused, before a
+   * sign-in and when a refresh is refused. DPoP proofs, posture reports and the OAuth client move to
+   * the new key, the event channel reconnects with it and a fresh report goes out signed by it.
+   *
+   * Tokens bound to the old key (`cnf.jkt`) are dropped and the user is asked to sign in again:
+   * the broker revoked their grant when it pinned the new key, and a DPoP-bound refresh token of
+   * a public client only refreshes with the key it was bound to (RFC 9449 §5), so no refresh can
+   * carry them over. Resolves true when the key changed. Calls are serialised.
+   */
+  reloadIdentity(): Promise<boolean> {
+    this.#reloading = this.#reloading.then(() => this.#reload()).catch((err: unknown) => {
+      this.#log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not reload the device identity');
+      return false;
+    });
+    return this.#reloading;
+  }
+
+  async #reload(): Promise<boolean> {
+    const current = this.#identity;
+    const next = await this.#o.loadIdentity();
+    if (!current || !next || next.thumbprint === current.thumbprint) return false;
+    if (next.deviceId !== current.deviceId || next.brokerUrl !== current.brokerUrl) {
+      this.#log.warn('the device was enrolled again while the agent ran: restart Ward to use the new identity');
+      return false;
+    }
+    this.#useKey(next, await this.#o.openSigner(next));
+    this.#identity = next;
+    this.#log.info({ thumbprint: next.thumbprint }, 'the device key was rotated: using the new key');
+    if (this.#tokens && this.#tokens.jkt !== next.thumbprint) this.#dropTokens(KEY_CHANGED);
+    this.#channel?.reconnect();
+    void this.#monitor?.request('all', 'manual');
+    this.#derive();
+    return true;
+  }
+
+  /** Forget the tokens here and in the keychain; `reason` says why the user must sign in. */
+  #dropTokens(reason?: string): void {
+    this.#tokens = undefined;
+    this.#signInReason = reason;
+    if (this.#refreshTimer !== undefined) this.#clock.clearTimeout(this.#refreshTimer);
+    void this.#o.tokenStore.clear().catch((err: unknown) => this.#log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not wipe the tokens'));
   }
 
   async #oidcClient(): Promise<OidcClient> {
@@ -281,7 +350,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     return [
       [!this.#identity, 'unenrolled', () => 'This device is not enrolled: run `ward enroll`.'],
       [this.#revoked !== undefined, 'revoked', () => this.#revoked ?? ''],
-      [!this.#tokens, 'enrolled', () => 'Enrolled; sign in to get access.'],
+      [!this.#tokens, 'enrolled', () => this.#signInReason ?? 'Enrolled; sign in to get access.'],
       [this.#stepUp.pending !== undefined, 'step-up-required', () => this.#stepUp.pending?.reason ?? ''],
       [this.#offline !== undefined, 'offline', () => this.#offline ?? ''],
       [!verdict, 'signed-in', () => 'Signed in; waiting for the broker to judge this device.'],
@@ -329,10 +398,8 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   #revoke(reason: string): void {
     this.#revoked = reason;
-    this.#tokens = undefined;
+    this.#dropTokens();
     this.#stepUp.cancel();
-    if (this.#refreshTimer !== undefined) this.#clock.clearTimeout(this.#refreshTimer);
-    void this.#o.tokenStore.clear().catch((err: unknown) => this.#log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not wipe the tokens'));
     this.#derive();
   }
 
@@ -437,6 +504,8 @@ export class Agent extends EventEmitter<AgentEvents> {
         break;
       case 'credential-change':
       case 'assurance-level-change':
+        // A device-key change is usually our own rotation: pick up the new key if it is on disk yet.
+        if (set.type === 'credential-change') await this.reloadIdentity();
         void this.requireStepUp({
           reason: set.type === 'credential-change' ? 'Your credentials changed: confirm it is you by signing in again.' : 'The required sign-in strength changed: sign in again.',
           ...(this.#o.stepUpAcr ? { acrValues: [this.#o.stepUpAcr] } : {}),
@@ -467,6 +536,7 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   /** Sign in (browser with loopback redirect, or device flow). */
   async signIn(method: 'browser' | 'device' = 'browser', requirements: AuthorizationRequirements = {}): Promise<void> {
+    await this.reloadIdentity(); // sign in with the key the broker has pinned now
     if (!this.#identity) throw this.#notEnrolled();
     try {
       const oidc = await this.#oidcClient();
@@ -498,6 +568,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.#progress({ stage: 'exchanging' });
       await this.#o.tokenStore.save(tokens);
       this.#tokens = tokens;
+      this.#signInReason = undefined;
       this.#revoked = undefined;
       this.#refreshFailures = 0;
       this.#scheduleRefresh();
@@ -567,7 +638,8 @@ export class Agent extends EventEmitter<AgentEvents> {
         this.#setVerdict(false, [e.message.replace(/^the broker refused access: /, '')], 'refresh');
         this.#scheduleRefresh(backoffDelayMs(this.#refreshFailures++, { baseMs: 5_000, maxMs: 60_000 }));
       } else if (e.code === 'revoked') {
-        this.#revoke('The broker no longer accepts this session. Sign in again.');
+        // Not a revocation when the key was rotated under us: the tokens are dropped instead.
+        if (!(await this.reloadIdentity())) this.#revoke('The broker no longer accepts this session. Sign in again.');
       } else {
         this.#setOffline(`The broker cannot be reached to renew the session: ${e.message}`);
         this.#scheduleRefresh(backoffDelayMs(this.#refreshFailures++, { baseMs: 2_000, maxMs: 60_000 }));
