@@ -85,6 +85,26 @@ describe('TPM key attestation against the reference broker and swtpm', () => {
     expect(second.certifyInfo).not.toBe(first.certifyInfo);
   });
 
+  it('makes a new attestation key when the TPM was replaced (the recorded AK is gone), and records it', async () => {
+    const own = await startSwtpm();
+    try {
+      const dir = await mkdtemp(join(tmpdir(), 'ward-attest-replaced-'));
+      const host = new LiveHost('linux');
+      const first = new TpmKeyStore({ host, stateDir: dir, tcti: own.tcti, signer: 'tpm2-tools' });
+      await first.create('before');
+      const before = await certifyTpmKey(first, 'before', Buffer.alloc(32));
+      await own.replace();
+      const second = new TpmKeyStore({ host, stateDir: dir, tcti: own.tcti, signer: 'tpm2-tools' });
+      await second.create('after');
+      const after = await certifyTpmKey(second, 'after', Buffer.alloc(32));
+      expect(after.akPublic).not.toBe(before.akPublic);
+      const record = JSON.parse(await readFile(join(dir, 'tpm-attestation', 'attestation-key.json'), 'utf8')) as { public: string };
+      expect(record.public).toBe(after.akPublic);
+    } finally {
+      await own.dispose();
+    }
+  });
+
   it('accepts a hand-built request with a correct certification (the control for the refusals below)', async () => {
     const { jws } = await requestFor((q) => certifyTpmKey(store, 'device-a', q));
     const { status, body } = await post(jws);
