@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { z } from 'zod';
+import { SET_ERROR_CODES, pushSet } from '../../broker/sdk/index.js';
 import { verifySet, type VerifiedSet } from '../../broker/sdk/shared-signals/set.js';
 import {
   createHandlerBackend,
@@ -16,10 +17,13 @@ import {
   type SignInProgress,
   type StepUpResult,
 } from '../shared/ipc-contract.js';
-import { EventChannel } from './broker/event-channel.js';
+import { buildDeviceComplianceSet, isLocallyCompliant, SSF_POLL_PATH, SSF_PUSH_PATH } from './broker/device-set.js';
+import { EventChannel, type EventChannelOptions } from './broker/event-channel.js';
 import { Outbox } from './broker/outbox.js';
-import { OutboxDeliverer } from './broker/outbox-deliverer.js';
+import { classifyHttpStatus, OutboxDeliverer, type DeliveryResult } from './broker/outbox-deliverer.js';
+import { PollFallback, type PollFallbackOptions, type SignalTransport } from './broker/poll-fallback.js';
 import { PostureReporter, verdictReasons, type PostureVerdict } from './broker/posture-reporter.js';
+import { SetPoller, type SetError, type SetPollerOptions } from './broker/set-poller.js';
 import type { SseMessage } from './broker/sse-parser.js';
 import type { WardConfig } from './config/schema.js';
 import { WardError } from './errors.js';
@@ -69,6 +73,11 @@ export interface AgentOptions {
   readonly shell?: 'web' | 'electron';
   /** ACR asked for when the policy requires a fresh sign-in (after unlock, on credential change). */
   readonly stepUpAcr?: string;
+  /** Event channel timing (defaults: 1 s backoff doubling to 60 s, 45 s idle timeout). */
+  readonly eventChannel?: Pick<EventChannelOptions, 'baseDelayMs' | 'maxDelayMs' | 'idleTimeoutMs'>;
+  /** The RFC 8936 poll fallback: when it starts, how it polls. */
+  readonly setPoll?: Pick<PollFallbackOptions, 'failuresBeforePoll' | 'healthyAfterMs'> &
+    Pick<SetPollerOptions, 'returnImmediately' | 'intervalMs' | 'baseDelayMs' | 'maxDelayMs' | 'maxEvents'>;
   /**
    * Calls back when the identity record may have changed on disk (`ward identity rotate` in
    * another process); the daemon passes `watchIdentityFile`. Started by `start()`.
@@ -83,6 +92,8 @@ export interface AgentEvents {
   posture: [update: PostureUpdate];
   verdict: [verdict: { compliant: boolean; reasons: string[]; source: 'report' | 'refresh' | 'caep' }];
   caep: [set: VerifiedSet];
+  /** The broker's SETs now arrive over the event channel or by RFC 8936 polling. */
+  'signal-transport': [transport: SignalTransport, reason: string];
 }
 
 const ChallengeSchema = z.object({
@@ -94,6 +105,11 @@ const ChallengeSchema = z.object({
 /** Refresh this long before the access token expires (or a fifth of its life, if longer). */
 const REFRESH_MARGIN_MS = 30_000;
 const MAX_ANSWERED_NONCES = 1_000;
+/** SETs remembered by `jti` so one delivered twice is not acted on twice. */
+const MAX_SEEN_SETS = 1_000;
+
+/** Where a SET came from: the two channels can carry the same SET while the agent switches. */
+type SetSource = 'event-channel' | 'poll';
 const KEY_CHANGED = 'The device key was replaced (key rotation), which ended the sign-in bound to the old key: sign in again.';
 /** The outbox counter holding the last broker event id handled (SSE `Last-Event-ID`). */
 const EVENT_ID_COUNTER = 'event-channel.last-id';
@@ -121,6 +137,12 @@ export class Agent extends EventEmitter<AgentEvents> {
   #reporter: PostureReporter | undefined;
   #deliverer: OutboxDeliverer | undefined;
   #channel: EventChannel | undefined;
+  #poller: SetPoller | undefined;
+  #fallback: PollFallback | undefined;
+  /** SETs handled, by `jti`: how each arrived and its exact text (a replay is refused, not re-applied). */
+  readonly #seenSets = new Map<string, { source: SetSource; token: string }>();
+  /** The device's own compliance reading (every check passes), to transmit a SET when it changes. */
+  #localCompliant: boolean | undefined;
   #verdict: { compliant: boolean; reasons: string[] } | undefined;
   #revoked: string | undefined;
   #offline: string | undefined;
@@ -207,6 +229,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#monitor?.stop();
     this.#channel?.stop();
     this.#stepUp.cancel();
+    await this.#poller?.stop();
     await this.#deliverer?.stop();
     if (this.#refreshTimer !== undefined) this.#clock.clearTimeout(this.#refreshTimer);
     await this.#refreshing?.catch(() => undefined);
@@ -223,8 +246,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       clock: this.#clock,
       log: this.#log,
       send: async (item) => {
-        if (item.kind !== 'posture') return { kind: 'rejected', reason: 'this agent does not transmit SETs of its own yet' };
-        const result = await this.#reporter!.send(JSON.parse(item.body) as PostureSnapshot);
+        const result = item.kind === 'set' ? await this.#pushSet(brokerUrl, item.body) : await this.#reporter!.send(JSON.parse(item.body) as PostureSnapshot);
         if (result.kind === 'delivered') {
           this.#lastReportedAt = this.#clock.now();
           this.#setOffline(undefined);
@@ -243,8 +265,27 @@ export class Agent extends EventEmitter<AgentEvents> {
       log: this.#log,
       // Resume where the last run stopped: the broker replays what was missed (or sends `reset`).
       lastEventId: this.#o.outbox.counter(EVENT_ID_COUNTER)?.toString(),
+      ...this.#o.eventChannel,
     });
     this.#channel.on('message', (m) => void this.#onChannelMessage(m));
+    const { failuresBeforePoll, healthyAfterMs, ...pollOptions } = this.#o.setPoll ?? {};
+    this.#poller = new SetPoller({
+      url: new URL(SSF_POLL_PATH, brokerUrl),
+      fetch: this.#keyFetch,
+      process: (jti, set) => this.#onSet(set, 'poll', jti),
+      clock: this.#clock,
+      log: this.#log,
+      ...pollOptions,
+    });
+    this.#fallback = new PollFallback({
+      channel: this.#channel,
+      poller: this.#poller,
+      clock: this.#clock,
+      log: this.#log,
+      ...(failuresBeforePoll === undefined ? {} : { failuresBeforePoll }),
+      ...(healthyAfterMs === undefined ? {} : { healthyAfterMs }),
+    });
+    this.#fallback.on('transport', (transport, reason) => this.emit('signal-transport', transport, reason));
     // Refused: perhaps the key was rotated by another process and the watch missed it.
     this.#channel.on('unauthorized', () => void this.reloadIdentity());
     this.#channel.on('status', (status, detail) => {
@@ -416,7 +457,45 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.#log.error({ err: err instanceof Error ? err.message : String(err) }, 'could not queue the posture report');
     }
     this.emit('posture', update);
+    this.#noteLocalCompliance(update.snapshot);
     this.#deliverer?.kick();
+  }
+
+  /**
+   * When the device's own reading flips (a check starts or stops failing), transmit a CAEP
+   * `device-compliance-change` SET signed by the device key through the outbox, after the report
+   * queued above. It is the device's claim: the broker's verdict on the report stays authoritative.
+   */
+  #noteLocalCompliance(snapshot: PostureSnapshot): void {
+    const identity = this.#identity;
+    const signer = this.#signer;
+    const isCompliant = isLocallyCompliant(snapshot);
+    const previous = this.#localCompliant;
+    this.#localCompliant = isCompliant;
+    if (previous === undefined || previous === isCompliant || !identity || !signer) return;
+    const input = {
+      deviceId: identity.deviceId,
+      thumbprint: identity.thumbprint,
+      brokerUrl: new URL(identity.brokerUrl),
+      isCompliant,
+      failingChecks: snapshot.checks.filter((c) => c.status === 'fail').map((c) => c.id),
+      now: new Date(this.#clock.now()),
+    };
+    void buildDeviceComplianceSet(input, signer)
+      .then((set) => {
+        this.#o.outbox.enqueue('set', set);
+        this.#deliverer?.kick();
+      })
+      .catch((err: unknown) => this.#log.error({ err: err instanceof Error ? err.message : String(err) }, 'could not queue the device-compliance-change SET'));
+  }
+
+  /** RFC 8935 push of one of the device's own SETs to the broker, DPoP-authenticated. */
+  async #pushSet(brokerUrl: URL, set: string): Promise<DeliveryResult> {
+    const result = await pushSet(new URL(SSF_PUSH_PATH, brokerUrl), set, { fetch: this.#keyFetch });
+    if (result.ok) return { kind: 'delivered' };
+    if (result.status === null) return { kind: 'retry', reason: `broker unreachable (${result.description})` };
+    const classified = classifyHttpStatus(result.status);
+    return classified.kind === 'delivered' ? { kind: 'retry', reason: `HTTP ${result.status}` } : { ...classified, reason: `${classified.reason}: ${result.err}: ${result.description}` };
   }
 
   postureView(): PostureView {
@@ -449,7 +528,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   async #onChannelMessage(message: SseMessage): Promise<void> {
     try {
       if (message.event === 'challenge') await this.#answerChallenge(message.data);
-      else if (message.event === 'caep') await this.#onSet(message.data);
+      else if (message.event === 'caep') await this.#onSet(message.data, 'event-channel');
       // `reset`: events were missed and are gone at the broker: re-read the state (the recheck
       // sends a fresh report, whose answer carries the current policy's verdict).
       else if (message.event === 'policy' || message.event === 'reset') void this.#monitor?.request('all', 'manual');
@@ -484,19 +563,37 @@ export class Agent extends EventEmitter<AgentEvents> {
     else this.#log.warn({ mod: 'challenge', reason: result.reason }, 'challenge answer not accepted');
   }
 
-  async #onSet(jwt: string): Promise<void> {
-    if (!this.#identity) return;
-    const verdict = verifySet(jwt.trim(), {
+  /**
+   * Verify a SET from the broker against its pinned keys and act on it. Resolves to the error to
+   * report (RFC 8936 `setErrs`) when it is refused: it does not verify, its `jti` is not the one
+   * it was delivered under, or it is a replay of a SET already handled. The same SET arriving over
+   * both the event channel and a poll (while switching) is acknowledged, not acted on twice.
+   */
+  async #onSet(jwt: string, source: SetSource, deliveredAs?: string): Promise<SetError | undefined> {
+    if (!this.#identity) return { err: 'access_denied', description: 'this device is not enrolled' };
+    const token = jwt.trim();
+    const verdict = verifySet(token, {
       keys: this.#identity.brokerKeys.keys.map((k, i) => ({ kid: k.kid ?? `broker-${i}`, key: k as never })),
       audience: this.#o.clientId ?? WARD_CLIENT_ID,
       now: new Date(this.#clock.now()),
       clockSkewSeconds: 300,
     });
     if (!verdict.ok) {
-      this.#log.warn({ reason: verdict.reason }, 'refused a security event that did not verify');
-      return;
+      this.#log.warn({ reason: verdict.reason, source }, 'refused a security event that did not verify');
+      return { err: SET_ERROR_CODES[verdict.reason], description: verdict.detail };
     }
     const set = verdict.set;
+    if (deliveredAs !== undefined && deliveredAs !== set.jti) return { err: 'invalid_request', description: 'the SET was delivered under another jti than its own' };
+    const seen = this.#seenSets.get(set.jti);
+    if (seen) {
+      if (seen.source !== source && seen.token === token) return undefined; // the other channel's copy
+      this.#log.warn({ source }, 'refused a replayed security event');
+      return { err: 'invalid_request', description: 'replayed SET: this jti was already processed' };
+    }
+    this.#seenSets.set(set.jti, { source, token });
+    if (this.#seenSets.size > MAX_SEEN_SETS) this.#seenSets.delete(this.#seenSets.keys().next().value as string);
+    // Handled over the event channel: acknowledge it on the next poll so it is not delivered twice.
+    if (source === 'event-channel') this.#poller?.acknowledge(set.jti);
     this.emit('caep', set);
     switch (set.type) {
       case 'session-revoked':
@@ -521,6 +618,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         );
         break;
     }
+    return undefined;
   }
 
   // ───────────────────────────── session ─────────────────────────────

@@ -85,12 +85,26 @@ export function parsePollResponse(input: unknown): PollParseVerdict<PollResponse
   return parseWith(PollResponseSchema, input, 'poll response');
 }
 
+/**
+ * The `fetch` the SDK's push and poll clients call: the global one, or any function of this
+ * narrower shape (an agent's DPoP-signing fetch, a proxy-aware fetch).
+ *
+ * @example
+ * ```ts
+ * const viaDpop: SetFetch = (url, init) => dpop.fetch(url, init);
+ * await pollSets(endpoint, { ack: [] }, { fetch: viaDpop });
+ * ```
+ */
+export type SetFetch = (input: string | URL, init?: RequestInit) => Promise<Response>;
+
 export interface PollOptions {
   /** `Authorization` header value (never logged). */
   readonly authorization?: string;
   /** Default 35,000 (above a typical 30 s long-poll). */
   readonly timeoutMs?: number;
-  readonly fetch?: typeof fetch;
+  readonly fetch?: SetFetch;
+  /** Abort the poll (e.g. the receiver is stopping); the result is then a `network` failure. */
+  readonly signal?: AbortSignal;
 }
 
 export type PollResult =
@@ -119,7 +133,7 @@ export async function pollSets(endpoint: string | URL, request: PollRequest, opt
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json', ...(options.authorization ? { authorization: options.authorization } : {}) },
       body: JSON.stringify(request),
-      signal: AbortSignal.timeout(options.timeoutMs ?? 35_000),
+      signal: options.signal ? AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs ?? 35_000)]) : AbortSignal.timeout(options.timeoutMs ?? 35_000),
       redirect: 'error',
     });
   } catch {
@@ -143,6 +157,12 @@ export interface MemorySetQueueOptions {
   readonly longPollMs?: number;
   /** Default `maxEvents` when a request gives none. Default 100. */
   readonly defaultMaxEvents?: number;
+  /**
+   * Bound on unacknowledged SETs. When full, the OLDEST is evicted to make room (counted in
+   * `evicted`): a receiver that has stopped polling cannot grow the transmitter's memory without
+   * limit. Default 1,000.
+   */
+  readonly maxPending?: number;
 }
 
 /**
@@ -164,10 +184,18 @@ export class MemorySetQueue {
   private waiters: (() => void)[] = [];
   private readonly longPollMs: number;
   private readonly defaultMaxEvents: number;
+  private readonly maxPending: number;
+  private evictedCount = 0;
 
   constructor(options: MemorySetQueueOptions = {}) {
     this.longPollMs = options.longPollMs ?? 30_000;
     this.defaultMaxEvents = options.defaultMaxEvents ?? 100;
+    this.maxPending = Math.max(1, options.maxPending ?? 1_000);
+  }
+
+  /** SETs dropped unacknowledged because the queue was full (oldest first). */
+  get evicted(): number {
+    return this.evictedCount;
   }
 
   /** SETs not yet acknowledged. */
@@ -181,6 +209,11 @@ export class MemorySetQueue {
   }
 
   enqueue(jti: string, set: string): void {
+    if (!this.pending.has(jti) && this.pending.size >= this.maxPending) {
+      const oldest = this.pending.keys().next().value as string;
+      this.pending.delete(oldest);
+      this.evictedCount++;
+    }
     this.pending.set(jti, set);
     const waiters = this.waiters;
     this.waiters = [];

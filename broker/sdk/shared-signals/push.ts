@@ -1,4 +1,5 @@
 import { BrokerSdkError } from '../errors.js';
+import type { SetFetch } from './poll.js';
 import { verifySet, type SetRejectReason, type VerifiedSet, type VerifySetOptions } from './set.js';
 
 /**
@@ -32,8 +33,8 @@ export interface PushOptions {
   readonly authorization?: string;
   /** Default 10,000. */
   readonly timeoutMs?: number;
-  /** Injected `fetch` (tests, proxies). Default: the global one. */
-  readonly fetch?: typeof fetch;
+  /** Injected `fetch` (tests, proxies, an agent's DPoP-signing fetch). Default: the global one. */
+  readonly fetch?: SetFetch;
 }
 
 const MAX_ERROR_BODY_CHARS = 4096;
@@ -96,7 +97,17 @@ export type PushReceipt =
   | { readonly status: 202; readonly set: VerifiedSet }
   | { readonly status: 400; readonly body: { readonly err: SetDeliveryErrorCode; readonly description: string }; readonly reason: SetRejectReason | 'wrong-content-type' };
 
-const ERR_BY_REASON: Record<SetRejectReason, SetDeliveryErrorCode> = {
+/**
+ * The RFC 8935 §2.4 / RFC 8936 `err` code for each reason `verifySet` refuses a SET: what a push
+ * receiver answers, and what a poll receiver reports in `setErrs`.
+ *
+ * @example
+ * ```ts
+ * const verdict = verifySet(set, options);
+ * if (!verdict.ok) setErrs[jti] = { err: SET_ERROR_CODES[verdict.reason], description: verdict.detail };
+ * ```
+ */
+export const SET_ERROR_CODES: Readonly<Record<SetRejectReason, SetDeliveryErrorCode>> = {
   malformed: 'invalid_request',
   'wrong-typ': 'invalid_request',
   'unsupported-alg': 'invalid_request',
@@ -132,7 +143,7 @@ export function receivePushedSet(request: PushedRequest, options: VerifySetOptio
   const token = typeof request.body === 'string' ? request.body : Buffer.from(request.body).toString('utf8');
   const verdict = verifySet(token.trim(), options);
   if (verdict.ok) return { status: 202, set: verdict.set };
-  return { status: 400, reason: verdict.reason, body: { err: ERR_BY_REASON[verdict.reason], description: verdict.detail } };
+  return { status: 400, reason: verdict.reason, body: { err: SET_ERROR_CODES[verdict.reason], description: verdict.detail } };
 }
 
 /**

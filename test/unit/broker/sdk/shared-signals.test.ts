@@ -158,6 +158,19 @@ describe('push delivery (RFC 8935) over loopback HTTP', () => {
   });
 });
 
+describe('MemorySetQueue bound', () => {
+  it('evicts the oldest unacknowledged SET when full, counts it, and keeps a re-queued jti in place', async () => {
+    const queue = new MemorySetQueue({ maxPending: 2 });
+    queue.enqueue('a', 'set-a');
+    queue.enqueue('b', 'set-b');
+    queue.enqueue('b', 'set-b'); // the same jti again is not a new SET
+    expect(queue.evicted).toBe(0);
+    queue.enqueue('c', 'set-c');
+    expect(queue.evicted).toBe(1);
+    expect(Object.keys((await queue.poll({ returnImmediately: true })).sets)).toEqual(['b', 'c']);
+  });
+});
+
 describe('poll delivery (RFC 8936) over loopback HTTP', () => {
   it('delivers queued SETs, re-delivers until acknowledged, records setErrs, and long-polls for new ones', async () => {
     const queue = new MemorySetQueue({ longPollMs: 20_000 });
