@@ -1,11 +1,12 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MemorySetQueue, parsePollRequest } from '../../../../broker/sdk/index.js';
+import { MemorySetQueue } from '../../../../broker/sdk/index.js';
 import { EventChannel } from '../../../../main/core/broker/event-channel.js';
 import { PollFallback, type SignalTransport } from '../../../../main/core/broker/poll-fallback.js';
 import { SetPoller } from '../../../../main/core/broker/set-poller.js';
 import { ManualClock } from './support/manual-clock.js';
+import { pollTransmitter, until } from './support/poll-transmitter.js';
 
 /**
  * The choice between the event channel and polling, with the real EventChannel and SetPoller
@@ -18,6 +19,14 @@ let sseMode: SseMode;
 let polls: number;
 const streams: ServerResponse[] = [];
 const queue = new MemorySetQueue({ longPollMs: 20 });
+
+const poll = pollTransmitter(
+  () => queue,
+  () => {
+    polls++;
+    return undefined;
+  },
+);
 
 beforeEach(async () => {
   sseMode = 'refuse';
@@ -35,14 +44,7 @@ beforeEach(async () => {
       streams.push(res);
       return;
     }
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      polls++;
-      const request = parsePollRequest(Buffer.concat(chunks).toString('utf8'));
-      if (!request.ok) return void res.writeHead(400).end();
-      void queue.poll(request.value).then((answer) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer)));
-    });
+    poll(req, res);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -52,10 +54,6 @@ afterEach(async () => {
   await new Promise((r) => server.close(r));
 });
 
-const until = async (predicate: () => boolean): Promise<void> => {
-  for (let i = 0; i < 1000 && !predicate(); i++) await new Promise((r) => setTimeout(r, 5));
-  expect(predicate()).toBe(true);
-};
 
 function setup(clock: ManualClock) {
   const channel = new EventChannel({ url: new URL('/events', base), fetch: (i, init) => fetch(i, init), accessToken: async () => undefined, clock, baseDelayMs: 100, maxDelayMs: 100, idleTimeoutMs: 1_000, random: () => 1 });

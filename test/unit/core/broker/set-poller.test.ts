@@ -2,9 +2,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MemorySetQueue, parsePollRequest, type PollRequest } from '../../../../broker/sdk/index.js';
+import { MemorySetQueue, type PollRequest } from '../../../../broker/sdk/index.js';
 import { SetPoller, type SetError } from '../../../../main/core/broker/set-poller.js';
 import { ManualClock } from './support/manual-clock.js';
+import { pollTransmitter, until } from './support/poll-transmitter.js';
 
 /**
  * The poll receiver against a real RFC 8936 transmitter on 127.0.0.1 (the SDK's MemorySetQueue
@@ -21,23 +22,15 @@ beforeEach(async () => {
   queue = new MemorySetQueue({ longPollMs: 50 });
   requests = [];
   override = undefined;
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const request = parsePollRequest(Buffer.concat(chunks).toString('utf8'));
-      if (!request.ok) {
-        res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ err: 'invalid_request', description: request.detail }));
-        return;
-      }
-      requests.push(request.value);
-      if (override) {
-        res.writeHead(override.status, { 'content-type': 'application/json' }).end(override.body);
-        return;
-      }
-      void queue.poll(request.value).then((answer) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer)));
-    });
-  });
+  server = createServer(
+    pollTransmitter(
+      () => queue,
+      (request) => {
+        requests.push(request);
+        return override;
+      },
+    ),
+  );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/ssf/poll`);
 });
@@ -46,10 +39,6 @@ afterEach(async () => {
   await new Promise((r) => server.close(r));
 });
 
-const until = async (predicate: () => boolean): Promise<void> => {
-  for (let i = 0; i < 1000 && !predicate(); i++) await new Promise((r) => setTimeout(r, 5));
-  expect(predicate()).toBe(true);
-};
 
 function poller(clock: ManualClock, process: (jti: string, set: string) => Promise<SetError | undefined>): SetPoller {
   return new SetPoller({ url, fetch: (i, init) => fetch(i, init), process, clock, returnImmediately: true, intervalMs: 1_000, random: () => 0 });
