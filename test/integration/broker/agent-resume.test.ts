@@ -16,7 +16,7 @@ import { MemoryKeyStore } from '../../../main/core/identity/memory-key-store.js'
 import { agentVersion } from '../../../main/core/posture/checks/agent-version.js';
 import { takeSnapshot } from '../../../main/core/posture/engine.js';
 import { MemoryTokenStore } from '../../../main/core/session/token-store.js';
-import { BLOCK_FIREWALL_POLICY, dpopFetch, enroll, newDevice, startBroker } from './helpers.js';
+import { BLOCK_FIREWALL_POLICY, dpopFetch, enroll, newDevice, restartBroker, startBroker, type RunningBroker } from './helpers.js';
 
 const EVENT_ID_COUNTER = 'event-channel.last-id';
 
@@ -27,12 +27,9 @@ const EVENT_ID_COUNTER = 'event-channel.last-id';
  */
 describe('agent event channel across broker restarts', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ward-agent-resume-'));
-  let running: { broker: Broker; cleanup: () => Promise<void> } | undefined;
+  let running: RunningBroker | undefined;
   const restart = async (): Promise<Broker> => {
-    const port = running!.broker.port;
-    await running!.cleanup();
-    await new Promise((r) => setTimeout(r, 500)); // see restart.test.ts
-    running = await startBroker({ dataDir: join(dir, 'broker'), port });
+    running = await restartBroker(running!);
     return running.broker;
   };
 

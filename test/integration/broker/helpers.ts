@@ -38,6 +38,18 @@ export async function startBroker(overrides: Partial<BrokerOptions> & { dataDir?
   };
 }
 
+export type RunningBroker = Awaited<ReturnType<typeof startBroker>>;
+
+/** Stop a broker and start it again on the same port and data directory (a restart). */
+export async function restartBroker(running: RunningBroker, overrides: Partial<BrokerOptions> = {}): Promise<RunningBroker> {
+  const port = running.broker.port;
+  await running.broker.close();
+  // Let this process's fetch pool see the old server's sockets close; otherwise undici reuses a
+  // dead keep-alive socket for the first request to the same host:port (a client artefact).
+  await new Promise((r) => setTimeout(r, 500));
+  return startBroker({ ...overrides, dataDir: running.dataDir, port });
+}
+
 /** A device key: a real P-256 WebCrypto key pair (usable by oauth4webapi for DPoP too). */
 export interface TestDevice {
   readonly keyPair: webcrypto.CryptoKeyPair;

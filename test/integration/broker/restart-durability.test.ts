@@ -6,7 +6,21 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { verifySet } from '../../../broker/sdk/index.js';
 import type { Broker, BrokerOptions } from '../../../broker/server/broker.js';
-import { BLOCK_FIREWALL_POLICY, adminHeaders, decodeJwt, dpopProof, enroll, newDevice, openEvents, postReport, postureReport, startBroker, type TestDevice } from './helpers.js';
+import {
+  BLOCK_FIREWALL_POLICY,
+  adminHeaders,
+  decodeJwt,
+  dpopProof,
+  enroll,
+  newDevice,
+  openEvents,
+  postReport,
+  postureReport,
+  restartBroker,
+  startBroker,
+  type RunningBroker,
+  type TestDevice,
+} from './helpers.js';
 
 type Json = Record<string, unknown>;
 
@@ -18,22 +32,20 @@ type Json = Record<string, unknown>;
 describe('reference broker: nothing lost across a restart', () => {
   const dataDirs: string[] = [];
   let dataDir: string;
-  let running: { broker: Broker; cleanup: () => Promise<void> } | undefined;
+  let running: RunningBroker | undefined;
 
-  const start = async (overrides: Partial<BrokerOptions> = {}, port?: number): Promise<Broker> => {
-    running = await startBroker({ dataDir, ...(port === undefined ? {} : { port }), ...overrides });
+  const start = async (overrides: Partial<BrokerOptions> = {}): Promise<Broker> => {
+    running = await startBroker({ dataDir, ...overrides });
     return running.broker;
   };
   /** Stop the broker and start it again on the same port and data directory. */
   const restart = async (overrides: Partial<BrokerOptions> = {}): Promise<Broker> => {
     const port = running!.broker.port;
-    await running!.cleanup();
+    const previous = running!;
     running = undefined;
-    // Let this process's fetch pool see the old server's sockets close (see restart.test.ts).
-    await new Promise((r) => setTimeout(r, 500));
-    const broker = await start(overrides, port);
-    expect(broker.port).toBe(port);
-    return broker;
+    running = await restartBroker(previous, overrides);
+    expect(running.broker.port).toBe(port);
+    return running.broker;
   };
   const enrolled = async (broker: Broker): Promise<TestDevice> => {
     const device = await newDevice();
