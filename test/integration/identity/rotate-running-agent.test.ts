@@ -21,19 +21,37 @@ import { PostureConfigSchema } from '../../../main/core/posture/config.js';
 import { KeychainTokenStore } from '../../../main/core/session/token-store.js';
 import type { TokenSet } from '../../../main/core/session/token-set.js';
 import { startKeyring, type TestKeyring } from '../../support/keyring.js';
+import { startSwtpm, type Swtpm } from '../../support/swtpm.js';
 import { ALICE, CookieJar, dpopProof, signInInBrowser, startBroker } from '../broker/helpers.js';
 import { DEVICE, asProofKey, runWard } from './rotation-support.js';
 
 /**
  * A running agent while `ward identity rotate` runs in another process: real gnome-keyring (the
- * device key and the agent's tokens), the reference broker (real oidc-provider, SQLite, SSE), the
- * agent wired as `ward daemon` wires it (session-runtime.ts: key store from the record, identity
- * file watch), and `ward` as a child process.
+ * agent's tokens, and the device key for the keychain store), real swtpm (the device key for the
+ * TPM store), the reference broker (real oidc-provider, SQLite, SSE), the agent wired as `ward
+ * daemon` wires it (session-runtime.ts: key store from the record, identity file watch), and
+ * `ward` as a child process.
  */
-describe('a running agent picks up a key rotated by `ward identity rotate`', () => {
-  let keyring: TestKeyring;
-  let broker: Broker;
-  let cleanup: () => Promise<void>;
+let keyring: TestKeyring;
+let broker: Broker;
+let cleanup: () => Promise<void>;
+beforeAll(async () => {
+  keyring = await startKeyring(); // one per file: libdbus keeps the first bus address it sees
+  keyring.useInThisProcess();
+  ({ broker, cleanup } = await startBroker());
+  broker.admin.setPolicy({
+    schemaVersion: 1,
+    name: 'rotation',
+    rules: [{ id: 'files', check: 'required-files', expect: { status: 'pass' }, severity: 'block', graceSeconds: 0 }],
+  });
+});
+afterAll(async () => {
+  await cleanup?.();
+  await keyring?.dispose();
+});
+
+describe.each([{ policy: 'any' as const, store: 'os-keychain' }, { policy: 'required' as const, store: 'tpm' }])('a running agent ($store key) picks up a key rotated by `ward identity rotate`', ({ policy, store }) => {
+  let tpm: Swtpm | undefined;
   let dir: string;
   let stateDir: string;
   let agent: Agent;
@@ -54,26 +72,20 @@ describe('a running agent picks up a key rotated by `ward identity rotate`', () 
   }
 
   beforeAll(async () => {
-    keyring = await startKeyring();
-    keyring.useInThisProcess();
-    ({ broker, cleanup } = await startBroker());
+    if (store === 'tpm') tpm = await startSwtpm();
     dir = mkdtempSync(join(tmpdir(), 'ward-rotate-agent-'));
     stateDir = join(dir, 'state');
     const required = join(dir, 'edr.conf');
     writeFileSync(required, 'on');
     mkdirSync(stateDir);
-    broker.admin.setPolicy({
-      schemaVersion: 1,
-      name: 'rotation',
-      rules: [{ id: 'files', check: 'required-files', expect: { status: 'pass' }, severity: 'block', graceSeconds: 0 }],
-    });
     const host = new LiveHost('linux');
-    const env: KeyStoreEnvironment = { host, stateDir };
+    const env: KeyStoreEnvironment = { host, stateDir, ...(tpm ? { tcti: tpm.tcti } : {}) };
     const identity = new IdentityFile(stateDir);
     const { token } = broker.admin.createEnrollmentToken({ label: 'running-agent' });
-    ({ record: before } = await enroll(broker.url, token, { identity, device: DEVICE, policy: 'any', env }));
+    ({ record: before } = await enroll(broker.url, token, { identity, device: DEVICE, policy, env }));
+    expect(before.keyStore).toBe(store);
     outbox = Outbox.open(join(stateDir, 'outbox.db'));
-    tokenStore = new KeychainTokenStore(broker.url);
+    tokenStore = new KeychainTokenStore(`${broker.url}#${store}`);
     agent = new Agent({
       host,
       config: { ...CONFIG_DEFAULTS, brokerUrl: broker.url, posture: PostureConfigSchema.parse({ requiredFiles: [{ path: required }] }) },
@@ -95,8 +107,7 @@ describe('a running agent picks up a key rotated by `ward identity rotate`', () 
   afterAll(async () => {
     await agent?.stop();
     outbox?.close();
-    await cleanup?.();
-    await keyring?.dispose();
+    await tpm?.dispose();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -108,7 +119,7 @@ describe('a running agent picks up a key rotated by `ward identity rotate`', () 
     expect(oldTokens.jkt).toBe(before.thumbprint);
 
     // `ward identity rotate` in another process, while the agent runs.
-    const rotated = await runWard(['identity', 'rotate'], { WARD_STATE_DIR: stateDir, HOME: keyring.home, DBUS_SESSION_BUS_ADDRESS: keyring.busAddress }).done;
+    const rotated = await runWard(['identity', 'rotate'], { WARD_STATE_DIR: stateDir, HOME: keyring.home, DBUS_SESSION_BUS_ADDRESS: keyring.busAddress, ...(tpm ? { TPM2TOOLS_TCTI: tpm.tcti } : {}) }).done;
     expect(rotated.stdout).toMatch(/The device key was replaced/);
     expect(rotated.code).toBe(EXIT.ok);
     const after = await new IdentityFile(stateDir).require();
@@ -122,7 +133,7 @@ describe('a running agent picks up a key rotated by `ward identity rotate`', () 
     expect(agent.sessionStatus().reason).toMatch(/device key was replaced.*sign in again/);
     // The tokens bound to the old key are gone from the keychain, and the broker refuses them anyway.
     expect(await tokenStore.load()).toBeUndefined();
-    const { signer: newSigner } = await loadDeviceIdentity({ env: { host: new LiveHost('linux'), stateDir } });
+    const { signer: newSigner } = await loadDeviceIdentity({ env: { host: new LiveHost('linux'), stateDir, ...(tpm ? { tcti: tpm.tcti } : {}) } });
     expect(await refreshWith(oldTokens, newSigner)).toMatchObject({ status: 400, error: 'invalid_grant' });
 
     // The event channel reconnected with the new key's DPoP: a challenge reaches the agent, and its
