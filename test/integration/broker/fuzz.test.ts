@@ -46,6 +46,8 @@ describe('reference broker under malformed input (fast-check)', () => {
         if (endpoint.admin) headers.authorization = adminHeaders.authorization;
         if (endpoint.device) headers.dpop = validProof ? await dpopProof(device, endpoint.method, url) : (dpop ?? '');
         else if (dpop !== null) headers.dpop = dpop;
+        // Any Last-Event-ID the agent (or anyone) sends: replay or reset, never a 5xx.
+        if (endpoint.path === '/events' && dpop !== null) headers['last-event-id'] = dpop.replace(/[^\x21-\x7e]/g, '').slice(0, 200);
         if (endpoint.path === '/demo/resource' && dpop !== null) headers.authorization = `DPoP ${dpop.replace(/[^A-Za-z0-9._~+/-]/g, '') || 'x'}`;
         const controller = new AbortController();
         const res = await fetch(url, { method: endpoint.method, headers, signal: controller.signal, ...(endpoint.method === 'GET' ? {} : { body: payload }) });
