@@ -61,6 +61,15 @@ export {
 } from './tpm-attestation.js';
 export { certifyQualifyingData, type CertifyBinding, type TpmKeyAttestation } from '../../main/core/identity/tpm-attestation.js';
 export {
+  isActivatedSecret,
+  makeCredential,
+  verifyEkCertificate,
+  type EkCertificateRejectReason,
+  type EkCertificateVerdict,
+  type EkCredential,
+  type EkTrust,
+} from './ek-credential.js';
+export {
   ROTATION_OLD_KEY_TYP,
   ROTATION_TYP,
   RotationClaimsSchema,

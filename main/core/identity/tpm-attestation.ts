@@ -250,3 +250,67 @@ export function certifyTpmKey(store: TpmKeyStore, alias: string, qualifyingData:
     };
   });
 }
+
+/** NV index of the RSA 2048 EK certificate (TCG EK Credential Profile 2.0, §2.2.1.5.1). */
+const EK_CERT_NV_INDEX = '0x1c00002';
+const CREDENTIAL_FILE_MAGIC = 0xbadcc0de;
+
+/**
+ * The TPM maker's certificate of this TPM's RSA 2048 endorsement key (DER), or undefined when the
+ * TPM has none (many firmware TPMs keep it online only; swtpm has one when made with
+ * `swtpm_setup --create-ek-cert`).
+ */
+export function readEkCertificate(store: TpmKeyStore, alias: string): Promise<Buffer | undefined> {
+  return store.withKeyHandle(alias, async (tpm) => {
+    const out = tpm.file('ek-cert.der');
+    try {
+      await tpm.run('tpm2_nvread', [EK_CERT_NV_INDEX, '-o', out], 'reading the endorsement key certificate');
+    } catch (err) {
+      if (isIdentityError(err, 'tpm-error')) return undefined;
+      throw err;
+    }
+    return readFile(out);
+  });
+}
+
+/** A credential the broker made for this device's AK (broker/sdk/ek-credential.ts `makeCredential`). */
+export interface EkCredentialChallenge {
+  /** TPM2B_ID_OBJECT, base64url. */
+  readonly credentialBlob: string;
+  /** TPM2B_ENCRYPTED_SECRET, base64url. */
+  readonly encryptedSecret: string;
+}
+
+/**
+ * TPM2_ActivateCredential: recover the secret of a credential made for this device's AK and its
+ * RSA 2048 EK. The TPM does it only if it holds that EK and an object with the AK's exact name, so
+ * the answer proves the AK to whoever trusts the EK certificate. Throws `tpm-error` when the
+ * credential was made for another AK or another TPM.
+ */
+export function activateCredential(store: TpmKeyStore, alias: string, challenge: EkCredentialChallenge): Promise<Buffer> {
+  return store.withKeyHandle(alias, async (tpm) => {
+    const ak = await existingAk(tpm, join(tpm.stateDir, 'tpm-attestation', 'attestation-key.json'));
+    if (!ak) throw new IdentityError('tpm-error', 'this device has no attestation key to activate a credential for (enroll first)');
+    const credential = tpm.file('credential.in');
+    const ek = tpm.file('ek.ctx');
+    const session = tpm.file('session.ctx');
+    const secret = tpm.file('secret.out');
+    const header = Buffer.alloc(8);
+    header.writeUInt32BE(CREDENTIAL_FILE_MAGIC, 0);
+    header.writeUInt32BE(1, 4);
+    await writeFile(credential, Buffer.concat([header, Buffer.from(challenge.credentialBlob, 'base64url'), Buffer.from(challenge.encryptedSecret, 'base64url')]), { mode: 0o600 });
+    try {
+      // The EK is re-derived from its template (the same key every time), used, and flushed.
+      await tpm.run('tpm2_createek', ['-c', ek, '-G', 'rsa'], 'loading the TPM endorsement key');
+      await tpm.run('tpm2_flushcontext', ['-t'], 'flushing transient TPM objects');
+      // The EK's policy: PolicySecret of the endorsement hierarchy (EK Credential Profile, §B.6).
+      await tpm.run('tpm2_startauthsession', ['--policy-session', '-S', session], 'starting a policy session for the endorsement key');
+      await tpm.run('tpm2_policysecret', ['-S', session, '-c', 'e'], 'satisfying the endorsement key policy');
+      await tpm.run('tpm2_activatecredential', ['-c', ak.handle, '-C', ek, '-i', credential, '-o', secret, '-P', `session:${session}`], 'activating the credential');
+    } finally {
+      await tpm.run('tpm2_flushcontext', ['-t'], 'flushing transient TPM objects').catch(() => undefined);
+      await tpm.run('tpm2_flushcontext', ['-s'], 'flushing TPM sessions').catch(() => undefined);
+    }
+    return readFile(secret);
+  });
+}

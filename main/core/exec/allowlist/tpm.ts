@@ -20,4 +20,9 @@ export const tpmCommands: Readonly<Record<string, readonly string[]>> = {
   // Raw command channel, used by main/core/identity/tpm-attestation.ts only, and only with the
   // TPM2_Certify command it builds (tpm2_certify cannot pass qualifying data).
   tpm2_send: tool('tpm2_send'),
+  // Credential activation (EK certificate chain of the attestation key, tpm-attestation.ts).
+  tpm2_nvread: tool('tpm2_nvread'),
+  tpm2_startauthsession: tool('tpm2_startauthsession'),
+  tpm2_policysecret: tool('tpm2_policysecret'),
+  tpm2_activatecredential: tool('tpm2_activatecredential'),
 };
