@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { z } from 'zod';
-import { SET_ERROR_CODES, pushSet } from '../../broker/sdk/index.js';
+// The SDK's modules one by one, not its index: the idle agent loads only what it uses.
+import { SET_ERROR_CODES, pushSet } from '../../broker/sdk/shared-signals/push.js';
 import { verifySet, type VerifiedSet } from '../../broker/sdk/shared-signals/set.js';
 import {
   createHandlerBackend,

@@ -1,4 +1,5 @@
-import { buildSet, type JwsSigner, type SubjectId } from '../../../broker/sdk/index.js';
+import type { JwsSigner } from '../../../broker/sdk/jws.js';
+import { buildSet, type SubjectId } from '../../../broker/sdk/shared-signals/set.js';
 import type { DeviceSigner } from '../identity/key-store.js';
 import type { PostureSnapshot } from '../posture/snapshot.js';
 

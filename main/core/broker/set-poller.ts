@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { pollSets, type PollRequest } from '../../../broker/sdk/index.js';
+import { pollSets, type PollRequest } from '../../../broker/sdk/shared-signals/poll.js';
 import type { Logger } from '../log.js';
 import { backoffDelayMs, systemClock, type Clock, type TimerHandle } from '../session/clock.js';
 import type { FetchLike } from '../session/dpop-fetch.js';
