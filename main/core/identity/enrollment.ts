@@ -343,9 +343,13 @@ export async function buildRotationRequest(input: {
  *  - the process dies after the record was written: the next call deletes the old key and ends.
  */
 export async function rotateDeviceKey(options: RotateOptions): Promise<IdentityRecord> {
+  const journal = new RotationJournal(dirname(options.identity.path));
+  return journal.locked(() => rotateLocked(options, journal));
+}
+
+async function rotateLocked(options: RotateOptions, journal: RotationJournal): Promise<IdentityRecord> {
   const { identity, store } = options;
   const current = await identity.require();
-  const journal = new RotationJournal(dirname(identity.path));
   let pending = await journal.read();
   if (pending && pending.deviceId === current.deviceId && pending.newKeyAlias === current.keyAlias) {
     // Interrupted after the record was written: only the old key's deletion is left.

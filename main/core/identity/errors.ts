@@ -38,7 +38,9 @@ export type IdentityErrorCode =
   /** The broker answered, but not with what the protocol says. */
   | 'broker-response-invalid'
   /** A signature failed to verify against the key it claims. */
-  | 'signature-invalid';
+  | 'signature-invalid'
+  /** Another `ward identity rotate` is replacing the device key right now. */
+  | 'rotation-in-progress';
 
 /** Errors from `main/core/identity`: a stable `code` and a sentence the user can act on. */
 export class IdentityError extends WardError<IdentityErrorCode> {}

@@ -1,7 +1,8 @@
-import { rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { readStateFile, writeFileAtomic } from './atomic-file.js';
+import { IdentityError } from './errors.js';
 import { KEY_ALIAS_PATTERN } from './key-store.js';
 
 /**
@@ -25,12 +26,45 @@ export const RotationJournalSchema = z
   .strict();
 export type RotationJournalEntry = z.infer<typeof RotationJournalSchema>;
 
-/** `<stateDir>/rotation.json`. */
+/** `<stateDir>/rotation.json`, and `<stateDir>/rotation.lock` while a process rotates. */
 export class RotationJournal {
   readonly path: string;
+  readonly lockPath: string;
 
   constructor(stateDir: string) {
     this.path = join(stateDir, 'rotation.json');
+    this.lockPath = join(stateDir, 'rotation.lock');
+  }
+
+  /**
+   * Hold the rotation lock while `work` runs: two rotations at once could each make a key under
+   * the journal's alias. The lock file names its process; one whose process is gone (killed in
+   * the middle) is taken over. Another live holder → `rotation-in-progress`.
+   */
+  async locked<T>(work: () => Promise<T>): Promise<T> {
+    await mkdir(join(this.lockPath, '..'), { recursive: true, mode: 0o700 });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const handle = await open(this.lockPath, 'wx', 0o600);
+        await handle.writeFile(String(process.pid));
+        await handle.close();
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const holder = Number.parseInt(await readFile(this.lockPath, 'utf8').catch(() => ''), 10);
+        if (attempt > 0 || isAlive(holder)) {
+          throw new IdentityError('rotation-in-progress', 'another `ward identity rotate` is replacing the device key right now', {
+            hint: `Wait for it to finish, then run \`ward identity\`. If no such process runs, delete ${this.lockPath}.`,
+          });
+        }
+        await rm(this.lockPath, { force: true }); // its process is gone
+      }
+    }
+    try {
+      return await work();
+    } finally {
+      await rm(this.lockPath, { force: true });
+    }
   }
 
   /** The unfinished rotation, if any. A damaged journal is `identity-corrupt` (never half-read). */
@@ -44,5 +78,15 @@ export class RotationJournal {
 
   async remove(): Promise<void> {
     await rm(this.path, { force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, owned by someone else
   }
 }

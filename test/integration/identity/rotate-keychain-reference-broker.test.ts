@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -191,6 +191,8 @@ describe('key rotation with the OS keychain against the reference broker', () =>
     expect(await inKeyring(before.keyAlias)).toBe(true);
     expect(await postReport(proxy.url, oldSigner, before.deviceId, 1)).toMatchObject({ status: 403, body: { reason: 'foreign-key' } });
     expect(await identityText(stateDir)).toMatch(/rotation\s+unfinished/);
+    // The killed process still "holds" the rotation lock; the next run takes it over.
+    expect(await readFile(new RotationJournal(stateDir).lockPath, 'utf8')).toBe(String(run.pid));
 
     // Recovery: run it again (here as its own process too). The broker answers same-key; the record moves on.
     const again = await runWard(['identity', 'rotate'], cliEnv(stateDir)).done;

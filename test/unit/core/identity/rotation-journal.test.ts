@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -104,5 +105,32 @@ describe('rotateDeviceKey and the journal', () => {
     expect(await store.exists(before.keyAlias)).toBe(true);
     expect(await identity.read()).toEqual(before);
     expect(await journal.read()).toBeUndefined();
+  });
+
+  it('one rotation at a time: a second one while the first runs is refused with rotation-in-progress', async () => {
+    const store = new MemoryKeyStore();
+    const { record: before } = await enroll(broker.url, TOKEN, { identity, device: DEVICE, store });
+    const [first, second] = await Promise.allSettled([rotateDeviceKey({ identity, store }), rotateDeviceKey({ identity, store })]);
+    expect(first).toMatchObject({ status: 'fulfilled' });
+    expect(second).toMatchObject({ status: 'rejected', reason: { code: 'rotation-in-progress' } });
+    const after = await identity.require();
+    expect(after.thumbprint).not.toBe(before.thumbprint);
+    expect(await store.exists(after.keyAlias)).toBe(true);
+    await expect(stat(journal.lockPath)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('a lock left by a process that is gone is taken over; one held by a live process is left alone', async () => {
+    const store = new MemoryKeyStore();
+    const { record: before } = await enroll(broker.url, TOKEN, { identity, device: DEVICE, store });
+    await writeFile(journal.lockPath, String(process.pid));
+    await expect(rotateDeviceKey({ identity, store })).rejects.toMatchObject({ code: 'rotation-in-progress', hint: expect.stringContaining(journal.lockPath) });
+    expect(await identity.require()).toEqual(before);
+    expect(await stat(journal.lockPath)).toBeTruthy();
+
+    const gone = spawn('/bin/true');
+    await new Promise((resolve) => gone.once('exit', resolve));
+    await writeFile(journal.lockPath, String(gone.pid));
+    expect((await rotateDeviceKey({ identity, store })).thumbprint).not.toBe(before.thumbprint);
+    await expect(stat(journal.lockPath)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });
