@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../main/core/log.js';
 import { evaluatePolicy, type PolicyEvaluation } from '../../main/core/policy/evaluate.js';
 import { parsePolicy, type Policy } from '../../main/core/policy/schema.js';
 import { postureViewFromReport, signPolicyBundle, verifyEnrollment, verifyKeyRotation, verifyPostureReport, type SubjectId } from '../sdk/index.js';
-import { DurableChallenges } from './challenges.js';
+import type { z } from 'zod';
+import type { KeyAttestation } from '../sdk/enrollment.js';
+import { DurableChallenges } from './durable-challenges.js';
+import { EkActivation, type EkChallengeBody } from './ek-activation.js';
 import type { BrokerConfig } from './config.js';
 import { BrokerError } from './errors.js';
 import type { EventHub } from './events.js';
@@ -12,7 +16,11 @@ import type { SignalEmitter } from './signals.js';
 import type { BrokerStorage, CredentialRecord, CredentialRole, DeviceRecord, HistoryEntry, VerdictRecord } from './storage/storage.js';
 
 const EMPTY_POLICY: Policy = { schemaVersion: 1, reportOnly: false, rules: [] };
+/** Minimum spacing of posture group commits while writes keep arriving (see `#persist`). */
+const COMMIT_INTERVAL_MS = 2;
 const MAX_DEVICE_NAME = 200;
+/** How the device key is vouched for, weakest first (docs/broker-sdk.md, "TPM key attestation"). */
+const KEY_ATTESTATIONS = ['uncertified', 'tpm-certified', 'ek-attested'] as const;
 
 export interface CoreDeps {
   readonly storage: BrokerStorage;
@@ -67,6 +75,7 @@ interface Waiter {
 export class BrokerCore {
   /** Outstanding and answered challenges, durable across restarts (used nonces stay used). */
   readonly #challenges: DurableChallenges;
+  readonly #ek: EkActivation;
   readonly #waiters = new Map<string, Waiter>();
   /**
    * Enrolled devices by key thumbprint, as last read or written by this process (the only writer:
@@ -75,14 +84,17 @@ export class BrokerCore {
   readonly #devicesByJkt = new Map<string, DeviceRecord>();
   /** Latest verdict state per device, written synchronously so a report that arrives before the previous one is committed still sees it. */
   readonly #verdictState = new Map<string, Pick<VerdictRecord, 'isCompliant' | 'failingSince'>>();
-  /** Writes waiting for the next group commit (one transaction per event-loop turn). */
+  /** Writes waiting for the next group commit (see `#persist`). */
   readonly #batch: { write: () => void; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  /** `performance.now()` of the last group commit (pacing, not the injected clock). */
+  #lastCommitMs = Number.NEGATIVE_INFINITY;
   /** `null`: loaded, and no policy is set (so the hot path does not ask storage each time). */
   #policyCache: { version: number; policy: Policy } | null | undefined;
   #bundleCache: { version: number; bundle: string; refreshAtMs: number } | undefined;
 
   constructor(private readonly d: CoreDeps) {
     this.#challenges = new DurableChallenges(d.storage.challenges, d.now);
+    this.#ek = EkActivation.fromPems(d.config.tpmEkCaCertificates, d.now);
   }
 
   // ---- credentials -------------------------------------------------------------------------
@@ -144,9 +156,9 @@ export class BrokerCore {
       ...(claims.key_store ? { keyStore: claims.key_store } : {}),
       ...(claims.device ? { os: claims.device.os, agentVersion: claims.device.agentVersion } : {}),
       ...(claims.tpm ? { tpmAttributes: claims.tpm.attributes } : {}),
-      // `tpm-certified`: the SDK verified a TPM2_Certify of this key by the device's AK.
-      keyAttestation: verdict.enrollment.keyAttestation.status,
-      ...(verdict.enrollment.keyAttestation.status === 'tpm-certified' ? { attestationKeyName: verdict.enrollment.keyAttestation.akName } : {}),
+      // `tpm-certified`: the SDK verified a TPM2_Certify of this key by the device's AK;
+      // `ek-attested`: and that AK passed credential activation against a trusted EK certificate.
+      ...this.#keyAttestationAttributes(verdict.enrollment.keyAttestation, (claims as Record<string, unknown>).tpm_ek_activation),
     };
     const result = this.d.storage.enrollDevice(
       hashSecret(token),
@@ -164,6 +176,20 @@ export class BrokerCore {
     }
     this.d.log.info({ deviceId: result.device.id, tokenId: result.token.id, assurance: result.device.assurance }, 'device enrolled');
     return this.#deviceAnswer(result.device.id, thumbprint);
+  }
+
+  /** `POST /enroll/ek-challenge` (docs/broker-sdk.md): a credential for the AK, encrypted to the verified EK. */
+  ekChallenge(body: z.infer<typeof EkChallengeBody>): { challengeId: string; credentialBlob: string; encryptedSecret: string } {
+    return this.#ek.challenge(body);
+  }
+
+  #keyAttestationAttributes(attestation: KeyAttestation, ekClaim: unknown): Record<string, unknown> {
+    if (attestation.status !== 'tpm-certified') {
+      if (ekClaim !== undefined) throw new BrokerError('enrollment-invalid', 'An EK activation needs a verified TPM2_Certify of the key.', { reason: 'ek-activation-mismatch' });
+      return { keyAttestation: 'uncertified' };
+    }
+    const ek = ekClaim === undefined ? undefined : this.#ek.redeem(ekClaim, attestation.akName);
+    return { keyAttestation: ek ? 'ek-attested' : 'tpm-certified', attestationKeyName: attestation.akName, ...(ek ? { ekIssuer: ek.issuer } : {}) };
   }
 
   /** What /enroll and /rotate answer: the device id, the broker keys to pin, the current policy. */
@@ -206,6 +232,7 @@ export class BrokerCore {
       // Rotation carries no TPM2_Certify: the new key is uncertified (attributes are merged).
       keyAttestation: 'uncertified',
       attestationKeyName: null,
+      ekIssuer: null,
     };
     const result = this.d.storage.rotateDeviceKey(deviceId, oldThumbprint, { jkt: thumbprint, publicJwk, assurance: claims.assurance, attributes }, nowMs);
     if (!result.ok) {
@@ -327,20 +354,28 @@ export class BrokerCore {
   // ---- posture -------------------------------------------------------------------------------
 
   /**
-   * Group commit: writes queued during one event-loop turn share one SQLite transaction, and
-   * each caller's promise settles once its write is durable. Under load this turns N commits
-   * into one without delaying a lone request by more than a turn.
+   * Group commit: queued writes share one SQLite transaction, and each caller's promise settles
+   * once its write is committed. A write after a quiet spell commits on the next event-loop turn;
+   * while commits keep coming, the next one waits until {@link COMMIT_INTERVAL_MS} after the last,
+   * gathering every write that arrived meanwhile. A commit costs about as much as the writes it
+   * carries (a WAL frame per touched page: ~120 µs of CPU for one report alone, ~60 µs per
+   * report for four together), so at 2,000 reports/s this halves the storage cost per report for
+   * at most that interval of added latency.
    */
   #persist(write: () => void): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#batch.push({ write, resolve, reject });
-      if (this.#batch.length === 1) setImmediate(() => this.#flush());
+      if (this.#batch.length !== 1) return;
+      const waitMs = this.#lastCommitMs + COMMIT_INTERVAL_MS - performance.now();
+      if (waitMs > 0) setTimeout(() => this.#flush(), waitMs);
+      else setImmediate(() => this.#flush());
     });
   }
 
   #flush(): void {
     const batch = this.#batch.splice(0);
     if (batch.length === 0) return;
+    this.#lastCommitMs = performance.now();
     try {
       this.d.storage.transaction(() => {
         for (const item of batch) item.write();
@@ -566,8 +601,9 @@ export class BrokerCore {
       enrolledAt: new Date(device.enrolledAtMs).toISOString(),
       keyRotatedAt: device.keyRotatedAtMs === null ? null : new Date(device.keyRotatedAtMs).toISOString(),
       // Devices enrolled before key attestation existed have no such attribute: uncertified.
-      keyAttestation: device.attributes.keyAttestation === 'tpm-certified' ? 'tpm-certified' : 'uncertified',
+      keyAttestation: KEY_ATTESTATIONS.find((k) => k === device.attributes.keyAttestation) ?? 'uncertified',
       attestationKeyName: typeof device.attributes.attestationKeyName === 'string' ? device.attributes.attestationKeyName : null,
+      ekIssuer: typeof device.attributes.ekIssuer === 'string' ? device.attributes.ekIssuer : null,
       revokedAt: device.revokedAtMs === null ? null : new Date(device.revokedAtMs).toISOString(),
       lastSeq: device.lastSeq,
       connected: this.d.hub.isConnected(device.id),

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DurableChallenges } from '../../../../broker/server/challenges.js';
+import { DurableChallenges } from '../../../../broker/server/durable-challenges.js';
 import { DpopVerifier } from '../../../../broker/server/dpop.js';
 import { BrokerError } from '../../../../broker/server/errors.js';
 import { BROADCASTS_KEPT, EVENTS_KEPT_PER_DEVICE, EventHub } from '../../../../broker/server/events.js';
