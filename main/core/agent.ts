@@ -40,6 +40,7 @@ import type { WatchTarget } from './posture/watchers/watch-target.js';
 import { watchTargetsFor } from './posture/watchers/watch-targets.js';
 import { backoffDelayMs, systemClock, type Clock, type TimerHandle } from './session/clock.js';
 import { DpopFetch, type FetchLike } from './session/dpop-fetch.js';
+import { nodeHttpFetch } from './session/node-http-fetch.js';
 import type { AuthorizationRequirements, OidcClient } from './session/oidc-client.js';
 import { SessionError } from './session/session-error.js';
 import { StepUpPrompt, type StepUpAsk } from './session/step-up.js';
@@ -162,7 +163,9 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** Why the user must sign in, when it is not the plain "not signed in yet". */
   #signInReason: string | undefined;
   /** The DPoP fetch of the key in use now: long-lived users (the event channel) follow a rotation. */
-  readonly #keyFetch: FetchLike = (input, init) => this.#dpop!.fetch(input, init);
+  readonly #keyFetch: FetchLike = (input, init) => this.#brokerFetch!(input, init);
+  /** DPoP over node:http for the always-on broker traffic: keeps undici (~19 MB) out of the idle agent. */
+  #brokerFetch: FetchLike | undefined;
   #opened = false;
 
   constructor(options: AgentOptions) {
@@ -305,11 +308,12 @@ export class Agent extends EventEmitter<AgentEvents> {
   #useKey(identity: IdentityRecord, signer: DeviceSigner): void {
     this.#signer = signer;
     this.#dpop = new DpopFetch({ signer, clock: this.#clock, log: this.#log, ...(this.#o.fetch ? { fetch: this.#o.fetch } : {}) });
+    this.#brokerFetch = this.#dpop.over(this.#o.fetch ?? nodeHttpFetch);
     this.#reporter = new PostureReporter({
       brokerUrl: new URL(identity.brokerUrl),
       deviceId: identity.deviceId,
       signer,
-      fetch: this.#dpop.fetch,
+      fetch: this.#keyFetch,
       outbox: this.#o.outbox,
       now: () => this.#clock.now(),
       log: this.#log,

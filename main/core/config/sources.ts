@@ -1,4 +1,4 @@
-import { parse as parsePlistXml } from 'plist';
+import { parsePlistXml } from '../plist-xml.js';
 import { WardError } from '../errors.js';
 import { isExecError } from '../exec/exec-error.js';
 import type { Host } from '../exec/host.js';

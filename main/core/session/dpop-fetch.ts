@@ -2,6 +2,7 @@ import { DpopSigner } from '../identity/dpop.js';
 import type { DeviceSigner } from '../identity/key-store.js';
 import type { Logger } from '../log.js';
 import { systemClock, type Clock } from './clock.js';
+import { headerRecord } from './header-record.js';
 import { isUseDpopNonceChallenge } from './www-authenticate.js';
 
 export type FetchLike = (input: string | URL, init?: RequestInit) => Promise<Response>;
@@ -58,19 +59,31 @@ export class DpopFetch {
     return this.#proofs.thumbprint();
   }
 
-  readonly fetch = async (input: string | URL, init: RequestInit = {}): Promise<Response> => {
+  readonly fetch: FetchLike = (input, init) => this.#fetchVia(this.#fetch, input, init);
+
+  /**
+   * The same proofs, nonces and clock offset sent over another transport: the agent's always-on
+   * broker traffic goes over `nodeHttpFetch` (see node-http-fetch.ts for why), while openid-client
+   * keeps the real `fetch` it insists on.
+   */
+  over(transport: FetchLike): FetchLike {
+    return (input, init) => this.#fetchVia(transport, input, init);
+  }
+
+  async #fetchVia(transport: FetchLike, input: string | URL, init: RequestInit = {}): Promise<Response> {
     const url = new URL(input);
-    const first = await this.#send(url, init);
+    const first = await this.#send(transport, url, init);
     const retry = await this.#needsRetry(first.response, first.offsetBefore);
     if (!retry) return first.response;
     this.#log?.debug({ mod: 'dpop', reason: retry, origin: url.origin }, 'retrying with a fresh DPoP proof');
     await first.response.body?.cancel().catch(() => undefined);
-    return (await this.#send(url, init)).response;
-  };
+    return (await this.#send(transport, url, init)).response;
+  }
 
-  async #send(url: URL, init: RequestInit): Promise<{ response: Response; offsetBefore: number }> {
-    const headers = new Headers(init.headers);
-    const auth = headers.get('authorization');
+  async #send(transport: FetchLike, url: URL, init: RequestInit): Promise<{ response: Response; offsetBefore: number }> {
+    // A plain record, not `new Headers()`: the global Headers class alone loads undici (~9 MB).
+    const headers = headerRecord(init.headers);
+    const auth = headers.authorization;
     const accessToken = auth && /^dpop /i.test(auth) ? auth.slice(5).trim() : undefined;
     const offsetBefore = this.#serverOffsetMs;
     const nonce = this.#nonces.get(url.origin);
@@ -80,8 +93,8 @@ export class DpopFetch {
       ...(nonce === undefined ? {} : { nonce }),
       ...(accessToken === undefined ? {} : { accessToken }),
     });
-    headers.set('dpop', proof);
-    const response = await this.#fetch(url, { ...init, headers });
+    headers.dpop = proof;
+    const response = await transport(url, { ...init, headers });
     this.#learn(url, response);
     return { response, offsetBefore };
   }

@@ -1,4 +1,4 @@
-import { parse as parsePlist } from 'plist';
+import { parsePlistXml } from '../../../plist-xml.js';
 import { parsed, unparsable, type ParseResult } from '../parse-result.js';
 
 /** `spctl --status`: "assessments enabled" (Gatekeeper on) or "assessments disabled". */
@@ -13,7 +13,7 @@ export function parseBundleVersion(xml: string): ParseResult<string> {
   // The XML parser logs to the console on malformed input: only hand it what claims to be a plist.
   if (!/<plist[\s>]/.test(xml)) return unparsable('the XProtect bundle version', xml);
   try {
-    const doc = parsePlist(xml) as unknown;
+    const doc = parsePlistXml(xml);
     const version = doc && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, unknown>).CFBundleShortVersionString : undefined;
     if (typeof version === 'string' && version.trim()) return parsed(version.trim());
   } catch {
