@@ -90,7 +90,7 @@ describe('agent event channel across broker restarts', () => {
     await enrollAgent(broker.url, broker.admin.createEnrollmentToken({ label: 'resume' }).token, { identity, device, store });
     const outbox = Outbox.open(join(dir, 'agent-state', 'outbox.db'));
     const sentIds: (string | null)[] = [];
-    const makeAgent = () =>
+    const makeAgent = (options: { recordFetch?: boolean } = {}) =>
       new Agent({
         host,
         config: { ...CONFIG_DEFAULTS, brokerUrl: broker.url },
@@ -101,10 +101,14 @@ describe('agent event channel across broker restarts', () => {
         checks: [agentVersion],
         networkPollMs: 0,
         eventChannel: { baseDelayMs: 50, maxDelayMs: 200 },
-        fetch: (input, init) => {
-          if (new URL(String(input)).pathname === '/events') sentIds.push(new Headers(init?.headers).get('last-event-id'));
-          return fetch(input, init);
-        },
+        ...(options.recordFetch === false
+          ? {}
+          : {
+              fetch: (input: string | URL, init?: RequestInit) => {
+                if (new URL(String(input)).pathname === '/events') sentIds.push(new Headers(init?.headers).get('last-event-id'));
+                return fetch(input, init);
+              },
+            }),
       });
     try {
       let agent = makeAgent();
@@ -133,6 +137,15 @@ describe('agent event channel across broker restarts', () => {
       await agent.start();
       await expect.poll(() => sentIds.includes('999999999')).toBe(true);
       await expect.poll(() => outbox.counter(EVENT_ID_COUNTER)).toBe(current);
+      await agent.stop();
+
+      // With its own transport (node:http, no injected fetch), right after a restart: the channel
+      // opens through the DPoP-Nonce window and the broker sees the device connected.
+      const again = await restart();
+      agent = makeAgent({ recordFetch: false });
+      await agent.start();
+      const { deviceId } = (await identity.read())!;
+      await expect.poll(() => again.admin.listDevices().find((d) => d.deviceId === deviceId)?.connected, { timeout: 10_000 }).toBe(true);
       await agent.stop();
     } finally {
       outbox.close();
