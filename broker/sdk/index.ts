@@ -195,4 +195,5 @@ export {
   type PollResponse,
   type PollResult,
   type SetFetch,
+  type SetQueueStore,
 } from './shared-signals/poll.js';

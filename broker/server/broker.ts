@@ -152,7 +152,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     const keys = loadOrCreateKeys(storage);
     const hub = new EventHub(storage.events, now);
     const users = new UserStore(config.users, options.configFile);
-    const deviceSets = new DeviceSetQueues({ log });
+    const deviceSets = new DeviceSetQueues({ store: storage.deviceSetQueue, log, now });
     const signals = new SignalEmitter({ signer: keys.signer, issuer, hub, log, queue: storage.pushQueue, pushReceiver: config.pushReceiver, now, deviceSets });
     onFailedStart.push(() => signals.stop());
     const core = new BrokerCore({ storage, hub, keys, config, issuer, signals, log, now });

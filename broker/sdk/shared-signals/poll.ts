@@ -163,6 +163,46 @@ export interface MemorySetQueueOptions {
    * limit. Default 1,000.
    */
   readonly maxPending?: number;
+  /** Where the unacknowledged SETs are kept. Default: a `Map` (lost when the process ends). */
+  readonly store?: SetQueueStore;
+}
+
+/**
+ * Storage for a transmitter's unacknowledged SETs (one receiver's), so a queue can outlive the
+ * process: a database table keyed by `jti`, oldest first.
+ *
+ * @example
+ * ```ts
+ * const queue = new MemorySetQueue({ store: mySqliteStoreFor(receiverId) });
+ * ```
+ */
+export interface SetQueueStore {
+  /** Add a SET, or replace the one with this `jti` (keeping its place). */
+  put(jti: string, set: string): void;
+  /** Remove it; whether it was there. */
+  delete(jti: string): boolean;
+  has(jti: string): boolean;
+  size(): number;
+  /** The oldest `limit` SETs, oldest first. */
+  oldest(limit: number): Array<readonly [jti: string, set: string]>;
+}
+
+function mapStore(): SetQueueStore {
+  const map = new Map<string, string>();
+  return {
+    put: (jti, set) => void map.set(jti, set),
+    delete: (jti) => map.delete(jti),
+    has: (jti) => map.has(jti),
+    size: () => map.size,
+    oldest: (limit) => {
+      const out: Array<readonly [string, string]> = [];
+      for (const entry of map) {
+        if (out.length >= limit) break;
+        out.push(entry);
+      }
+      return out;
+    },
+  };
 }
 
 /**
@@ -179,7 +219,7 @@ export interface MemorySetQueueOptions {
  * ```
  */
 export class MemorySetQueue {
-  private readonly pending = new Map<string, string>();
+  private readonly pending: SetQueueStore;
   private readonly failed = new Map<string, z.infer<typeof SetErrorSchema>>();
   private waiters: (() => void)[] = [];
   private readonly longPollMs: number;
@@ -191,6 +231,7 @@ export class MemorySetQueue {
     this.longPollMs = options.longPollMs ?? 30_000;
     this.defaultMaxEvents = options.defaultMaxEvents ?? 100;
     this.maxPending = Math.max(1, options.maxPending ?? 1_000);
+    this.pending = options.store ?? mapStore();
   }
 
   /** SETs dropped unacknowledged because the queue was full (oldest first). */
@@ -200,21 +241,22 @@ export class MemorySetQueue {
 
   /** SETs not yet acknowledged. */
   get size(): number {
-    return this.pending.size;
+    return this.pending.size();
   }
 
-  /** SETs the receiver refused, by `jti`, with its `err` and `description`. */
+  /** SETs the receiver refused (the latest `maxPending`), by `jti`, with its `err` and `description`. */
   get errors(): ReadonlyMap<string, z.infer<typeof SetErrorSchema>> {
     return this.failed;
   }
 
   enqueue(jti: string, set: string): void {
-    if (!this.pending.has(jti) && this.pending.size >= this.maxPending) {
-      const oldest = this.pending.keys().next().value as string;
-      this.pending.delete(oldest);
-      this.evictedCount++;
+    if (!this.pending.has(jti)) {
+      for (const [oldest] of this.pending.oldest(Math.max(0, this.pending.size() - this.maxPending + 1))) {
+        this.pending.delete(oldest);
+        this.evictedCount++;
+      }
     }
-    this.pending.set(jti, set);
+    this.pending.put(jti, set);
     const waiters = this.waiters;
     this.waiters = [];
     for (const wake of waiters) wake();
@@ -224,19 +266,15 @@ export class MemorySetQueue {
   async poll(request: PollRequest, signal?: AbortSignal): Promise<PollResponse> {
     for (const jti of request.ack ?? []) this.pending.delete(jti);
     for (const [jti, error] of Object.entries(request.setErrs ?? {})) {
-      if (this.pending.delete(jti)) this.failed.set(jti, error);
+      if (!this.pending.delete(jti)) continue;
+      if (this.failed.size >= this.maxPending) this.failed.delete(this.failed.keys().next().value as string);
+      this.failed.set(jti, error);
     }
     const maxEvents = request.maxEvents ?? this.defaultMaxEvents;
     // RFC 8936 §2.1: maxEvents 0 only acknowledges; returnImmediately false means wait for events.
-    if (maxEvents > 0 && this.pending.size === 0 && request.returnImmediately !== true) await this.waitForEvents(signal);
-    const sets: Record<string, string> = {};
-    let count = 0;
-    for (const [jti, set] of this.pending) {
-      if (count >= maxEvents) break;
-      sets[jti] = set;
-      count++;
-    }
-    return { sets, moreAvailable: this.pending.size > count };
+    if (maxEvents > 0 && this.pending.size() === 0 && request.returnImmediately !== true) await this.waitForEvents(signal);
+    const batch = maxEvents > 0 ? this.pending.oldest(maxEvents) : [];
+    return { sets: Object.fromEntries(batch), moreAvailable: this.pending.size() > batch.length };
   }
 
   private waitForEvents(signal?: AbortSignal): Promise<void> {

@@ -161,4 +161,17 @@ export const MIGRATIONS: readonly string[] = [
     UNIQUE (device_id, jti)
   );
   `,
+  // 5: each device's RFC 8936 poll queue (POST /ssf/poll): SETs the device has not acknowledged
+  // yet survive a broker restart.
+  `
+  CREATE TABLE device_set_queue (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT NOT NULL,
+    jti TEXT NOT NULL,
+    set_jwt TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (device_id, jti)
+  );
+  CREATE INDEX device_set_queue_created ON device_set_queue (created_at);
+  `,
 ];

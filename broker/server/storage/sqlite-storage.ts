@@ -3,6 +3,7 @@ import type { JWK } from 'jose';
 import { BrokerError } from '../errors.js';
 import { MIGRATIONS } from './migrations.js';
 import { sqliteDeviceClaims } from './sqlite-device-claims.js';
+import { sqliteDeviceSetQueue } from './sqlite-device-set-queue.js';
 import type {
   BrokerStorage,
   ChallengeRow,
@@ -11,6 +12,7 @@ import type {
   CredentialRecord,
   CredentialRole,
   DeviceClaimStore,
+  DeviceSetQueueStore,
   DeviceRecord,
   DeviceWithVerdict,
   EnrollmentTokenRecord,
@@ -113,6 +115,7 @@ export class SqliteStorage implements BrokerStorage {
   readonly events: EventLog;
   readonly pushQueue: PushQueueStore;
   readonly deviceClaims: DeviceClaimStore;
+  readonly deviceSetQueue: DeviceSetQueueStore;
 
   constructor(file: string) {
     try {
@@ -176,6 +179,7 @@ export class SqliteStorage implements BrokerStorage {
     this.events = this.#eventLog();
     this.pushQueue = this.#pushQueue();
     this.deviceClaims = sqliteDeviceClaims(this.#db);
+    this.deviceSetQueue = sqliteDeviceSetQueue(this.#db);
   }
 
   #migrate(): void {

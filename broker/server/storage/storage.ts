@@ -1,4 +1,5 @@
 import type { JWK } from 'jose';
+import type { SetQueueStore } from '../../sdk/index.js';
 
 /**
  * The reference broker's storage, kept small so a fleet-scale backend (PostgreSQL) can implement
@@ -59,6 +60,8 @@ export interface BrokerStorage {
   pushQueue: PushQueueStore;
   /** SETs devices transmitted about themselves: their claims, not the broker's verdict. */
   deviceClaims: DeviceClaimStore;
+  /** Each device's RFC 8936 poll queue: SETs addressed to it and not yet acknowledged. */
+  deviceSetQueue: DeviceSetQueueStore;
 
   close(): void;
 }
@@ -294,4 +297,11 @@ export interface DeviceClaimStore {
   add(claim: NewDeviceClaim): 'added' | 'duplicate' | 'conflict';
   /** A device's claims, newest first. */
   list(deviceId: string, limit: number): DeviceClaimRecord[];
+}
+
+export interface DeviceSetQueueStore {
+  /** One device's queue, as the SDK's `MemorySetQueue` stores it (oldest first, keyed by jti). */
+  forDevice(deviceId: string): SetQueueStore;
+  /** Drop SETs queued before `cutoffMs`, whatever the device; returns how many. */
+  purgeBefore(cutoffMs: number): number;
 }

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import type { JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +16,7 @@ import { adminHeaders, BLOCK_FIREWALL_POLICY, dpopFetch, dpopProof, enroll, newD
  */
 describe('reference broker: device SET push receiver and poll endpoint', () => {
   let broker: Broker;
-  let cleanup: () => Promise<void>;
+  let dataDir: string;
   let a: TestDevice;
   let b: TestDevice;
 
@@ -44,13 +47,16 @@ describe('reference broker: device SET push receiver and poll endpoint', () => {
     };
 
   beforeAll(async () => {
-    ({ broker, cleanup } = await startBroker());
+    ({ broker, dataDir } = await startBroker({ dataDir: mkdtempSync(join(tmpdir(), 'ward-ssf-broker-')) }));
     a = await newDevice();
     b = await newDevice();
     await enroll(broker, a);
     await enroll(broker, b);
   });
-  afterAll(async () => cleanup());
+  afterAll(async () => {
+    await broker?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
 
   it('accepts a device SET signed by the pinned key, records it as the device claim beside the broker verdict', async () => {
     const set = await claimSet(a, { jti: 'claim-1' });
@@ -105,6 +111,24 @@ describe('reference broker: device SET push receiver and poll endpoint', () => {
     const res = await dpopFetch(a, `${broker.url}/ssf/poll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"maxEvents":-1}' });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { err: string }).err).toBe('invalid_request');
+  });
+
+  it('keeps what a device has not acknowledged across a broker restart', async () => {
+    expect((await postReport(broker, a, await postureReport(a, { firewall: 'pass' }))).status).toBe(200);
+    let before: Awaited<ReturnType<typeof poll>> = { sets: {} };
+    for (let i = 0; i < 50 && Object.keys(before.sets).length === 0; i++) before = await poll(a, { returnImmediately: true });
+    expect(Object.keys(before.sets)).toHaveLength(1); // polled, not acknowledged
+    const port = broker.port;
+    await broker.close();
+    await new Promise((r) => setTimeout(r, 300)); // let the client pool drop the old sockets
+    ({ broker } = await startBroker({ dataDir, port }));
+    const after = await poll(a, { returnImmediately: true });
+    expect(after.sets).toEqual(before.sets);
+    const sets = Object.values(after.sets);
+    const brokerKeys = ((await (await fetch(`${broker.url}/broker/keys`)).json()) as { keys: Array<JWK & { kid: string }> }).keys;
+    const verdict = verifySet(sets[0], { keys: brokerKeys.map((k) => ({ kid: k.kid, key: k })), audience: 'ward-agent' });
+    expect(verdict.ok && verdict.set.type === 'device-compliance-change' && verdict.set.event.current_status).toBe('compliant');
+    expect((await poll(a, { ack: Object.keys(after.sets), returnImmediately: true })).sets).toEqual({});
   });
 
   it('never answers 5xx to malformed SETs and poll requests (fast-check)', async () => {
