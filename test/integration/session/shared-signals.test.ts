@@ -218,13 +218,36 @@ describe('Shared signals: poll fallback and device-transmitted SETs against the 
     expect(transports).toEqual(['poll', 'event-channel']);
   });
 
+  it('acknowledges on its next poll what it handled over the event channel, so the broker does not send it again', async () => {
+    const viaChannel: string[] = [];
+    const onCaep = (set: { jti: string }): void => {
+      if (transports.at(-1) === 'event-channel') viaChannel.push(set.jti);
+    };
+    agent.on('caep', onCaep);
+    unlinkSync(required);
+    await waitFor(() => viaChannel.length > 0 || undefined, 'a SET over the event channel');
+    agent.off('caep', onCaep);
+    const jti = viaChannel[0]!;
+    const requestsBefore = pollRequests.length;
+    bufferSse = true; // the proxy holds the stream back again
+    await waitFor(() => transports.at(-1) === 'poll' || undefined, 'the poll fallback again');
+    await waitFor(() => pollRequests.length > requestsBefore || undefined, 'a poll');
+    expect(pollRequests[requestsBefore]?.ack).toContain(jti);
+    const polledBefore = polledJtis.length;
+    writeFileSync(required, 'on');
+    await waitFor(() => polledJtis.length > polledBefore || undefined, 'the compliant SET by poll');
+    expect(polledJtis).not.toContain(jti); // the not-compliant SET never came by poll: acknowledged first
+    bufferSse = false;
+    await waitFor(() => transports.at(-1) === 'event-channel' || undefined, 'the event channel again');
+  });
+
   it('transmits its own device-compliance-change SET, queued through a broker outage, to the broker push receiver', async () => {
     const port = broker.port;
     const signals = async (): Promise<{ brokerVerdict: { authoritative: boolean; compliant: boolean } | null; deviceClaims: Array<Record<string, unknown>> }> =>
       (await fetch(`${broker.url}/devices/${identity.deviceId}/signals`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json() as never;
     // The compliance flips of the first tests were transmitted too, newest first.
     const earlier = (await signals()).deviceClaims;
-    expect(earlier.map((c) => (c.event as { current_status: string }).current_status)).toEqual(['compliant', 'not-compliant', 'compliant', 'not-compliant']);
+    expect(earlier.map((c) => (c.event as { current_status: string }).current_status)).toEqual(['compliant', 'not-compliant', 'compliant', 'not-compliant', 'compliant', 'not-compliant']);
     await broker.close();
     await new Promise((r) => setTimeout(r, 300));
     unlinkSync(required); // the device's own reading flips while the broker is down
