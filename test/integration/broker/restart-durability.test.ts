@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,6 +8,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { verifySet } from '../../../broker/sdk/index.js';
 import type { Broker, BrokerOptions } from '../../../broker/server/broker.js';
 import {
+  ALICE,
   BLOCK_FIREWALL_POLICY,
   adminHeaders,
   decodeJwt,
@@ -17,6 +19,7 @@ import {
   postReport,
   postureReport,
   restartBroker,
+  signIn,
   startBroker,
   type RunningBroker,
   type TestDevice,
@@ -205,6 +208,7 @@ describe('reference broker: nothing lost across a restart', () => {
   it('refuses a DPoP proof accepted before the restart (use_dpop_nonce), and accepts one with the new nonce once', async () => {
     let broker = await start();
     const device = await enrolled(broker);
+    const tokens = await signIn(broker, device, ALICE);
     const url = `${broker.url}/posture`;
     const proof = await dpopProof(device, 'POST', url);
     const send = (dpop: string, report: string) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/jwt', dpop }, body: report });
@@ -231,5 +235,12 @@ describe('reference broker: nothing lost across a restart', () => {
     const events = await fetch(`${broker.url}/events`, { headers: { dpop: await dpopProof(device, 'GET', `${broker.url}/events`) } });
     expect(events.status).toBe(401);
     expect(events.headers.get('dpop-nonce')).toBe(nonce);
+    // So does the demo resource (an RFC 9449 §9 resource server) with a token issued before the restart.
+    const demoUrl = `${broker.url}/demo/resource`;
+    const ath = createHash('sha256').update(tokens.access_token).digest('base64url');
+    const demo = await fetch(demoUrl, { headers: { authorization: `DPoP ${tokens.access_token}`, dpop: await dpopProof(device, 'GET', demoUrl, { ath }) } });
+    expect(demo.status).toBe(401);
+    expect(((await demo.json()) as Json).error).toBe('use_dpop_nonce');
+    expect(demo.headers.get('dpop-nonce')).toBe(nonce);
   });
 });
