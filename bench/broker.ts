@@ -164,6 +164,7 @@ export async function measureIngest(args: readonly string[], snapshot: PostureSn
     ingestAchievedPerSecond: open.achievedPerSecond,
     ingestSendLagP99Ms: open.sendLagP99Ms,
     ingestOpenBrokerCores: open.brokerCores,
+    ingestOpenPerBrokerCpuSecond: open.perBrokerCpuSecond,
     ingestOpenClientCores: open.clientCores,
     // The closed loop's own latency (the figure this bench reported before it had an open loop):
     // with N devices always in flight it is about N ÷ throughput by Little's law, a queue the

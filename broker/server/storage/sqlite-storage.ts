@@ -116,6 +116,8 @@ export class SqliteStorage implements BrokerStorage {
   readonly pushQueue: PushQueueStore;
   readonly deviceClaims: DeviceClaimStore;
   readonly deviceSetQueue: DeviceSetQueueStore;
+  /** One transaction wrapper for every group commit, rather than a new one per call. */
+  readonly #runInTransaction: (fn: () => unknown) => unknown;
 
   constructor(file: string) {
     try {
@@ -159,14 +161,14 @@ export class SqliteStorage implements BrokerStorage {
       getVerdict: p('SELECT * FROM verdicts WHERE device_id = ?'),
       getVerdictState: p('SELECT is_compliant, failing_since FROM verdicts WHERE device_id = ?'),
       upsertVerdict: p(`INSERT INTO verdicts (device_id, status, is_compliant, seq, reported_at, verified_at, policy_version, report_only, claims, evaluation, failing_since, nonce)
-        VALUES (@deviceId, @status, @isCompliant, @seq, @reportedAtMs, @verifiedAtMs, @policyVersion, @reportOnly, @claims, @evaluation, @failingSince, @nonce)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (device_id) DO UPDATE SET status = excluded.status, is_compliant = excluded.is_compliant, seq = excluded.seq,
           reported_at = excluded.reported_at, verified_at = excluded.verified_at, policy_version = excluded.policy_version,
           report_only = excluded.report_only, claims = excluded.claims, evaluation = excluded.evaluation,
           failing_since = excluded.failing_since, nonce = excluded.nonce`),
       setSeq: p('UPDATE devices SET last_seq = ? WHERE id = ? AND (last_seq IS NULL OR last_seq < ?)'),
       insertHistory: p(
-        'INSERT INTO posture_history (device_id, at, outcome, seq, status, reason, failures, has_failures) VALUES (@deviceId, @atMs, @outcome, @seq, @status, @reason, @failures, @hasFailures)',
+        'INSERT INTO posture_history (device_id, at, outcome, seq, status, reason, failures, has_failures) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       insertPolicy: p('INSERT INTO policies (document, created_at) VALUES (?, ?)'),
       currentPolicy: p('SELECT * FROM policies ORDER BY version DESC LIMIT 1'),
@@ -174,6 +176,7 @@ export class SqliteStorage implements BrokerStorage {
       credentialByHash: p('SELECT * FROM credentials WHERE token_hash = ? AND revoked_at IS NULL'),
       countCredentials: p('SELECT COUNT(*) AS n FROM credentials WHERE role = ? AND revoked_at IS NULL'),
     };
+    this.#runInTransaction = this.#db.transaction((fn: () => unknown) => fn());
     this.oidc = this.#oidcStore();
     this.challenges = this.#challengeRows();
     this.events = this.#eventLog();
@@ -309,25 +312,34 @@ export class SqliteStorage implements BrokerStorage {
     return row ? { isCompliant: num(row.is_compliant) === 1, failingSince: json<Record<string, number>>(row.failing_since) } : undefined;
   }
 
+  // The two writes of every accepted report bind positionally, without spreading the record into
+  // a new object: named binding looks each parameter up by name on every run.
   saveVerdict(v: VerdictRecord): void {
-    this.#stmt.upsertVerdict!.run({
-      ...v,
-      isCompliant: v.isCompliant ? 1 : 0,
-      reportOnly: v.reportOnly ? 1 : 0,
-      claims: JSON.stringify(v.claims),
-      evaluation: JSON.stringify(v.evaluation ?? null),
-      failingSince: JSON.stringify(v.failingSince),
-    });
+    this.#stmt.upsertVerdict!.run(
+      v.deviceId,
+      v.status,
+      v.isCompliant ? 1 : 0,
+      v.seq,
+      v.reportedAtMs,
+      v.verifiedAtMs,
+      v.policyVersion,
+      v.reportOnly ? 1 : 0,
+      JSON.stringify(v.claims),
+      JSON.stringify(v.evaluation ?? null),
+      JSON.stringify(v.failingSince),
+      v.nonce,
+    );
     this.#stmt.setSeq!.run(v.seq, v.deviceId, v.seq);
   }
 
   addHistory(e: NewHistoryEntry): void {
-    this.#stmt.insertHistory!.run({ ...e, failures: JSON.stringify(e.failures), hasFailures: e.failures.length > 0 || e.outcome === 'refused' ? 1 : 0 });
+    const hasFailures = e.failures.length > 0 || e.outcome === 'refused' ? 1 : 0;
+    this.#stmt.insertHistory!.run(e.deviceId, e.atMs, e.outcome, e.seq, e.status, e.reason, JSON.stringify(e.failures), hasFailures);
   }
 
-  /** Run several writes as one transaction (one fsync): used by posture ingestion. */
+  /** Run several writes as one transaction (one commit): used by posture ingestion. */
   transaction<T>(fn: () => T): T {
-    return this.#db.transaction(fn)();
+    return this.#runInTransaction(fn) as T;
   }
 
   history(q: HistoryQuery): HistoryEntry[] {
