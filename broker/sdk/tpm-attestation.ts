@@ -98,6 +98,29 @@ function lacking(parsed: TpmEccPublic, required: readonly TpmObjectAttribute[]):
   return required.filter((a) => !parsed.attributeNames.includes(a));
 }
 
+/**
+ * Parse an attestation key's TPM2B_PUBLIC (base64url) and check it is a restricted, fixedtpm
+ * ECC P-256 signing key. `name` is the TPM's name of it (what a credential is bound to). Never throws.
+ *
+ * @example
+ * ```ts
+ * const ak = parseAttestationKey(body.akPublic);
+ * if (ak.ok) makeCredential(ekPublicKey, ak.name);
+ * ```
+ */
+export function parseAttestationKey(
+  akPublic: string,
+): { ok: true; name: Buffer; parsed: TpmEccPublic } | Rejection<'attestation-malformed' | 'attestation-attributes'> {
+  const ak = parsePublic(Buffer.from(akPublic, 'base64url'), 'akPublic');
+  if (!ak.ok) return ak;
+  const missing = lacking(ak.parsed, AK_REQUIRED);
+  const decrypts = ak.parsed.attributeNames.includes('decrypt');
+  if (missing.length > 0 || decrypts) {
+    return reject('attestation-attributes', `the attestation key is not a restricted TPM signing key (${[...missing.map((a) => `lacks ${a}`), ...(decrypts ? ['can decrypt'] : [])].join(', ')})`);
+  }
+  return ak;
+}
+
 /** A TPM key attestation that verified. */
 export interface VerifiedTpmAttestation {
   /** Name of the attestation key (hex, nameAlg ‖ SHA-256 of its TPMT_PUBLIC): stable per AK. */
@@ -149,7 +172,7 @@ export function verifyTpmKeyAttestation(input: VerifyTpmAttestationInput): TpmAt
   if (typeof input.keyPublicArea !== 'string' || !/^[A-Za-z0-9_-]{1,4096}$/.test(input.keyPublicArea)) {
     return reject('attestation-malformed', 'the key public area is not base64url');
   }
-  const ak = parsePublic(Buffer.from(shape.data.akPublic, 'base64url'), 'akPublic');
+  const ak = parseAttestationKey(shape.data.akPublic);
   if (!ak.ok) return ak;
   const keyArea = Buffer.from(input.keyPublicArea, 'base64url');
   const key = parsePublic(keyArea, 'the key public area');
@@ -163,10 +186,6 @@ export function verifyTpmKeyAttestation(input: VerifyTpmAttestationInput): TpmAt
     return reject('attestation-malformed', 'certifySignature is not an ECDSA/SHA-256 TPMT_SIGNATURE');
   }
 
-  const akMissing = lacking(ak.parsed, AK_REQUIRED);
-  if (akMissing.length > 0 || ak.parsed.attributeNames.includes('decrypt')) {
-    return reject('attestation-attributes', `the attestation key is not a restricted TPM signing key (lacks ${akMissing.join(', ') || 'nothing'}${ak.parsed.attributeNames.includes('decrypt') ? ', can decrypt' : ''})`);
-  }
   let signatureOk: boolean;
   try {
     const akKey = createPublicKey({ key: ak.parsed.publicJwk as JsonWebKey, format: 'jwk' });
@@ -182,10 +201,11 @@ export function verifyTpmKeyAttestation(input: VerifyTpmAttestationInput): TpmAt
     return reject('attestation-nonce', 'the certification was made for another request (extraData is not this request\'s qualifying data)');
   }
   if (!key.name.equals(certify.attest.name)) return reject('attestation-name-mismatch', 'the TPM certified another object than the key public area sent');
-  const keyMissing = lacking(key.parsed, KEY_REQUIRED);
-  if (keyMissing.length > 0 || key.parsed.attributeNames.includes('restricted') || key.parsed.attributeNames.includes('decrypt')) {
-    return reject('attestation-attributes', `the certified key is not a non-exportable TPM signing key (lacks ${keyMissing.join(', ') || 'nothing'})`);
-  }
+  const keyProblems = [
+    ...lacking(key.parsed, KEY_REQUIRED).map((a) => `lacks ${a}`),
+    ...(['restricted', 'decrypt'] as const).filter((a) => key.parsed.attributeNames.includes(a)).map((a) => `is ${a}`),
+  ];
+  if (keyProblems.length > 0) return reject('attestation-attributes', `the certified key is not a non-exportable TPM signing key (${keyProblems.join(', ')})`);
   if (key.parsed.publicJwk.x !== input.publicJwk.x || key.parsed.publicJwk.y !== input.publicJwk.y || input.publicJwk.crv !== 'P-256') {
     return reject('attestation-key-mismatch', 'the certified key is not the key that signed the request');
   }

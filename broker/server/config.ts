@@ -40,6 +40,12 @@ export const BrokerConfigSchema = z
     /** Reports older than this are refused. */
     reportMaxAgeSeconds: z.number().int().min(5).max(3600).default(300),
     challengeTimeoutSeconds: z.number().int().min(1).max(300).default(30),
+    /**
+     * PEM certificates of TPM makers' CAs (roots and intermediates) whose EK certificates this
+     * broker trusts. Empty (default): no EK credential activation; TPM keys are at most
+     * `tpm-certified` (docs/broker-sdk.md).
+     */
+    tpmEkCaCertificates: z.array(z.string().min(1).max(20_000)).max(50).default([]),
   })
   .strict();
 export type BrokerConfig = z.infer<typeof BrokerConfigSchema>;

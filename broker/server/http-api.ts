@@ -5,6 +5,7 @@ import type { BrokerCore } from './broker-core.js';
 import type { DeviceClaimReceiver } from './device-claims.js';
 import type { DeviceSetQueues } from './device-set-queues.js';
 import type { DpopVerifier } from './dpop.js';
+import { EkChallengeBody } from './ek-activation.js';
 import { BrokerError } from './errors.js';
 import { bearerToken, mediaType, parseJson, readBody, readJson, sendJson, validate } from './http/http-io.js';
 import type { RouteContext, Router } from './http/router.js';
@@ -100,6 +101,13 @@ export function registerApi(router: Router, deps: ApiDeps): void {
     }
     const answer = await core.enroll(request, token);
     sendJson(ctx.res, 201, answer);
+  });
+
+  router.add('POST', '/enroll/ek-challenge', async (ctx) => {
+    // docs/broker-sdk.md, "EK certificate": a credential for the device's AK, encrypted to the EK
+    // its certificate names. Answers 404 when no TPM maker CA is configured.
+    if (mediaType(ctx.req) !== 'application/json') throw new BrokerError('unsupported-media-type', 'Send the EK challenge request as application/json.');
+    sendJson(ctx.res, 200, core.ekChallenge(parseJson(await readBody(ctx.req, ENROLL_LIMIT_BYTES), EkChallengeBody)));
   });
 
   router.add('POST', '/rotate', async (ctx) => {

@@ -4,7 +4,7 @@ import { defaultConfigLocations } from '../core/config/sources.js';
 import { EnrollmentTokenLedger } from '../core/config/enrollment-token.js';
 import { loadConfig } from '../core/config/resolve.js';
 import { WardError } from '../core/errors.js';
-import { enroll } from '../core/identity/enrollment.js';
+import { enroll, type EnrollResult } from '../core/identity/enrollment.js';
 import { IdentityFile } from '../core/identity/identity-record.js';
 import { takeSnapshot } from '../core/posture/engine.js';
 import { AGENT_VERSION } from '../core/version.js';
@@ -82,7 +82,14 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (keyAttestation && !keyAttestation.certified) io.stderr(`ward enroll: note: the TPM did not certify the key (${keyAttestation.reason}); enrolled uncertified\n`);
   io.stdout(
     `Enrolled with ${record.brokerUrl}.\n  device id   ${record.deviceId}\n  key store   ${record.keyStore} (assurance: ${record.assurance})\n  thumbprint  ${record.thumbprint}\n` +
-      (keyAttestation ? `  attested    ${keyAttestation.certified ? 'yes: TPM2_Certify by this TPM\'s attestation key' : 'no'}\n` : ''),
+      (keyAttestation ? `  attested    ${attestationLine(keyAttestation)}\n` : ''),
   );
   return EXIT.ok;
+}
+
+function attestationLine(attestation: NonNullable<EnrollResult['keyAttestation']>): string {
+  if (!attestation.certified) return 'no';
+  return attestation.ekAttested
+    ? "yes: TPM2_Certify by this TPM's attestation key, chained to the TPM maker's EK certificate"
+    : `yes: TPM2_Certify by this TPM's attestation key (not chained to an EK certificate: ${attestation.ekReason})`;
 }

@@ -45,7 +45,7 @@ import { jwkThumbprint, publicPart, signJwt } from './jws.js';
 import { RotationJournal } from './rotation-journal.js';
 import type { DeviceKeyStore, DeviceSigner } from './key-store.js';
 import { selectKeyStore, type HardwarePolicy, type KeyStoreEnvironment } from './select-key-store.js';
-import { certifyQualifyingData, certifyTpmKey, type CertifyBinding, type TpmKeyAttestation } from './tpm-attestation.js';
+import { activateWithBroker, certifyQualifyingData, certifyTpmKey, type CertifyBinding, type EkActivationClaim, type TpmKeyAttestation } from './tpm-attestation.js';
 import { TpmKeyStore } from './tpm-key-store.js';
 
 export const ENROLL_TYP = 'ward-enroll+jwt';
@@ -105,6 +105,8 @@ export interface EnrollmentRequestInput {
   readonly device: DeviceFacts;
   /** For TPM keys: the TPM2B_PUBLIC the TPM returned, its attribute names and, if made, its attestation. */
   readonly tpm?: { readonly publicArea: Uint8Array; readonly attributes: readonly string[]; readonly attestation?: TpmKeyAttestation };
+  /** The answer to the broker's EK challenge (`tpm_ek_activation` claim), when the AK was activated. */
+  readonly ekActivation?: EkActivationClaim;
   readonly now?: () => number;
   readonly jti?: string;
 }
@@ -138,6 +140,7 @@ export async function buildEnrollmentRequest(input: EnrollmentRequestInput): Pro
       jti: input.jti ?? randomUUID(),
       enrollment_token: input.token,
       ...(await keyClaims(input.signer, input.tpm)),
+      ...(input.ekActivation ? { tpm_ek_activation: input.ekActivation } : {}),
       device: input.device,
     },
   );
@@ -210,22 +213,29 @@ async function tpmFacts(store: DeviceKeyStore, alias: string): Promise<Enrollmen
 
 /**
  * For a TPM key at enrollment: {@link tpmFacts} plus a TPM2_Certify of the key bound to the
- * request (tpm-attestation.ts). A TPM that cannot certify (no endorsement key, endorsement auth
- * set by IT) does not stop enrollment: the request goes uncertified and `attestationError` says why.
+ * request, then credential activation of the AK with the broker (tpm-attestation.ts). A TPM that
+ * cannot certify (no endorsement key, endorsement auth set by IT) does not stop enrollment: the
+ * request goes uncertified and `attestationError` says why; likewise `ekReason` when the AK could
+ * not be chained to an EK certificate.
  */
 async function attestedTpmFacts(
   store: DeviceKeyStore,
   alias: string,
   binding: CertifyBinding,
-): Promise<{ tpm: EnrollmentRequestInput['tpm']; attestationError?: string }> {
+  brokerBase: string,
+  fetchImpl: typeof fetch | undefined,
+): Promise<{ tpm: EnrollmentRequestInput['tpm']; attestationError?: string; ekActivation?: EkActivationClaim; ekReason?: string }> {
   const tpm = await tpmFacts(store, alias);
   if (!tpm || !(store instanceof TpmKeyStore)) return { tpm };
+  let attestation: TpmKeyAttestation;
   try {
-    return { tpm: { ...tpm, attestation: await certifyTpmKey(store, alias, certifyQualifyingData(binding)) } };
+    attestation = await certifyTpmKey(store, alias, certifyQualifyingData(binding));
   } catch (err) {
     if (!(err instanceof IdentityError) || err.code !== 'tpm-error') throw err;
     return { tpm, attestationError: err.message };
   }
+  const ek = await activateWithBroker(store, alias, brokerBase, attestation.akPublic, fetchImpl);
+  return { tpm: { ...tpm, attestation }, ...('claim' in ek ? { ekActivation: ek.claim } : { ekReason: ek.reason }) };
 }
 
 export interface EnrollOptions {
@@ -243,8 +253,14 @@ export interface EnrollOptions {
 export interface EnrollResult {
   readonly record: IdentityRecord;
   readonly fallbackReason: string | undefined;
-  /** TPM keys: whether the request carried a TPM2_Certify of the key, and if not, why. */
-  readonly keyAttestation?: { readonly certified: true } | { readonly certified: false; readonly reason: string };
+  /**
+   * TPM keys: whether the request carried a TPM2_Certify of the key (and if not, why), and whether
+   * its AK was chained to the TPM's EK certificate by credential activation (and if not, why).
+   */
+  readonly keyAttestation?:
+    | { readonly certified: true; readonly ekAttested: true }
+    | { readonly certified: true; readonly ekAttested: false; readonly ekReason: string }
+    | { readonly certified: false; readonly reason: string };
 }
 
 /**
@@ -273,8 +289,8 @@ export async function enroll(brokerUrl: string, token: string, options: EnrollOp
     const signer = await openSigner(store, alias);
     const jti = randomUUID();
     const binding = { aud: `${base}/enroll`, jti, jkt: await jwkThumbprint(signer.publicJwk), enrollmentToken: token };
-    const { tpm, attestationError } = await attestedTpmFacts(store, alias, binding);
-    const jws = await buildEnrollmentRequest({ signer, token, brokerUrl: base, device: options.device, jti, ...(tpm ? { tpm } : {}) });
+    const { tpm, attestationError, ekActivation, ekReason } = await attestedTpmFacts(store, alias, binding, base, options.fetch);
+    const jws = await buildEnrollmentRequest({ signer, token, brokerUrl: base, device: options.device, jti, ...(tpm ? { tpm } : {}), ...(ekActivation ? { ekActivation } : {}) });
     const answer = await postToBroker(`${base}/enroll`, jws, options.fetch);
     const record: IdentityRecord = {
       version: 1,
@@ -290,7 +306,13 @@ export async function enroll(brokerUrl: string, token: string, options: EnrollOp
       ...(fallbackReason ? { fallbackReason } : {}),
     };
     await options.identity.write(record);
-    const keyAttestation = tpm && (tpm.attestation ? { certified: true as const } : { certified: false as const, reason: attestationError ?? 'not made' });
+    const keyAttestation: EnrollResult['keyAttestation'] =
+      tpm &&
+      (!tpm.attestation
+        ? { certified: false, reason: attestationError ?? 'not made' }
+        : ekActivation
+          ? { certified: true, ekAttested: true }
+          : { certified: true, ekAttested: false, ekReason: ekReason ?? 'not tried' });
     return { record, fallbackReason, ...(keyAttestation ? { keyAttestation } : {}) };
   } catch (err) {
     await store.delete(alias).catch(() => undefined);

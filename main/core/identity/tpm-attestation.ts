@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { truncate } from '../errors.js';
 import type { ExecResult } from '../exec/host.js';
 import { readStateFile, writeFileAtomic } from './atomic-file.js';
 import { IdentityError, isIdentityError } from './errors.js';
@@ -313,4 +314,62 @@ export function activateCredential(store: TpmKeyStore, alias: string, challenge:
     }
     return readFile(secret);
   });
+}
+
+/** The enrollment claim `tpm_ek_activation` (docs/identity.md): the answer to the broker's EK challenge. */
+export interface EkActivationClaim {
+  readonly challenge_id: string;
+  /** The secret the TPM recovered, base64url. */
+  readonly secret: string;
+}
+
+const EkChallengeAnswerSchema = z.object({
+  challengeId: z.uuid(),
+  credentialBlob: z.string().regex(/^[A-Za-z0-9_-]+$/).max(1024),
+  encryptedSecret: z.string().regex(/^[A-Za-z0-9_-]+$/).max(1024),
+});
+
+/**
+ * Credential activation with the broker, before the enrollment request: send the TPM's EK
+ * certificate and the AK (`POST {broker}/enroll/ek-challenge`), let the TPM recover the secret
+ * the broker encrypted to that EK for that AK, and return the claim the enrollment request
+ * carries. Never throws for what only means "not EK-attested" (no EK certificate, a broker that
+ * does not check them or refuses this one, a TPM that cannot activate): `reason` says which.
+ */
+export async function activateWithBroker(
+  store: TpmKeyStore,
+  alias: string,
+  brokerBase: string,
+  akPublic: string,
+  fetchImpl: typeof fetch = fetch,
+): Promise<{ claim: EkActivationClaim } | { reason: string }> {
+  const certificate = await readEkCertificate(store, alias);
+  if (!certificate) return { reason: 'the TPM has no EK certificate' };
+  let response: Response;
+  try {
+    response = await fetchImpl(`${brokerBase}/enroll/ek-challenge`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ ekCertificate: certificate.toString('base64url'), akPublic }),
+      redirect: 'error',
+      signal: AbortSignal.timeout(30_000),
+    });
+  } catch (err) {
+    return { reason: `the broker could not be asked for an EK challenge (${truncate((err as Error).message, 200)})` };
+  }
+  const body: unknown = await response.json().catch(() => undefined);
+  if (response.status === 404) return { reason: 'the broker does not check EK certificates' };
+  if (!response.ok) {
+    const said = z.object({ reason: z.string().regex(/^[a-z0-9-]{1,64}$/) }).safeParse(body);
+    return { reason: `the broker refused the EK certificate (${said.success ? said.data.reason : `HTTP ${response.status}`})` };
+  }
+  const challenge = EkChallengeAnswerSchema.safeParse(body);
+  if (!challenge.success) return { reason: 'the broker answered the EK challenge request with something else' };
+  try {
+    const secret = await activateCredential(store, alias, challenge.data);
+    return { claim: { challenge_id: challenge.data.challengeId, secret: secret.toString('base64url') } };
+  } catch (err) {
+    if (isIdentityError(err, 'tpm-error')) return { reason: `the TPM could not activate the credential (${err.message})` };
+    throw err;
+  }
 }

@@ -1,14 +1,21 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isActivatedSecret, makeCredential, verifyEkCertificate } from '../../../broker/sdk/ek-credential.js';
+import type { Broker } from '../../../broker/server/broker.js';
 import { LiveHost } from '../../../main/core/exec/live-host.js';
-import { activateCredential, certifyTpmKey, readEkCertificate } from '../../../main/core/identity/tpm-attestation.js';
+import { openSigner } from '../../../main/core/identity/device-signer.js';
+import { buildEnrollmentRequest, enroll } from '../../../main/core/identity/enrollment.js';
+import { IdentityFile } from '../../../main/core/identity/identity-record.js';
+import { jwkThumbprint } from '../../../main/core/identity/jws.js';
+import { activateCredential, activateWithBroker, certifyQualifyingData, certifyTpmKey, readEkCertificate, type EkActivationClaim } from '../../../main/core/identity/tpm-attestation.js';
 import { TpmKeyStore } from '../../../main/core/identity/tpm-key-store.js';
+import type { DeviceFacts } from '../../../main/core/posture/snapshot.js';
 import { startSwtpm, type Swtpm } from '../../support/swtpm.js';
 import { manufactureWithEkCertificate, type EkCa } from '../../support/swtpm-ek.js';
+import { startBroker } from '../broker/helpers.js';
 
 // Chaining the attestation key to the TPM maker: a swtpm "manufactured" with an EK certificate
 // by swtpm_setup + a throw-away swtpm_localca CA, the broker SDK's TypeScript TPM2_MakeCredential,
@@ -17,6 +24,14 @@ let tpm: Swtpm;
 let ca: EkCa;
 let store: TpmKeyStore;
 let akName: Buffer;
+let broker: Broker;
+let stopBroker: () => Promise<void>;
+const DEVICE: DeviceFacts = {
+  os: { platform: 'linux', name: 'Debian GNU/Linux', version: '12', build: null, kernel: '6.1.0', arch: 'x64' },
+  hostname: 'ek-laptop',
+  hardware: { vendor: null, model: null, serial: null, uuid: null, virtual: true },
+  agentVersion: '0.1.0',
+};
 beforeAll(async () => {
   tpm = await startSwtpm();
   ca = await manufactureWithEkCertificate(tpm);
@@ -26,10 +41,32 @@ beforeAll(async () => {
   // Certifying makes the AK; its name is what a credential is bound to.
   const { akPublic } = await certifyTpmKey(store, 'device', Buffer.alloc(32));
   akName = Buffer.concat([Buffer.from([0x00, 0x0b]), createHash('sha256').update(Buffer.from(akPublic, 'base64url').subarray(2)).digest()]);
+  ({ broker, cleanup: stopBroker } = await startBroker({ config: { tpmEkCaCertificates: [ca.rootPem, ca.intermediatePem] } }));
 }, 60_000);
 afterAll(async () => {
+  await stopBroker();
   await tpm.dispose();
 });
+
+/** POST a hand-built enrollment request for `device` carrying `ek` as its tpm_ek_activation claim. */
+async function enrollWith(ek: (akPublic: string) => Promise<EkActivationClaim>): Promise<{ status: number; body: Record<string, unknown> }> {
+  const { token } = broker.admin.createEnrollmentToken({ label: 'ek' });
+  const signer = await openSigner(store, 'device');
+  const jti = randomUUID();
+  const qualifyingData = certifyQualifyingData({ aud: `${broker.url}/enroll`, jti, jkt: await jwkThumbprint(signer.publicJwk), enrollmentToken: token });
+  const attestation = await certifyTpmKey(store, 'device', qualifyingData);
+  const { area, attributes } = await store.publicArea('device');
+  const ekActivation = await ek(attestation.akPublic);
+  const jws = await buildEnrollmentRequest({ signer, token, brokerUrl: broker.url, device: DEVICE, jti, tpm: { publicArea: area, attributes, attestation }, ekActivation });
+  const response = await fetch(`${broker.url}/enroll`, { method: 'POST', headers: { 'content-type': 'application/jose' }, body: jws });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+async function claimFor(akPublic: string): Promise<EkActivationClaim> {
+  const result = await activateWithBroker(store, 'device', broker.url, akPublic);
+  if (!('claim' in result)) throw new Error(result.reason);
+  return result.claim;
+}
 
 describe('EK certificate and credential activation on a manufactured swtpm', () => {
   it('reads the EK certificate, which chains to the maker CA; the TPM recovers a credential made for its AK', async () => {
@@ -72,5 +109,45 @@ describe('EK certificate and credential activation on a manufactured swtpm', () 
     } finally {
       await other.dispose();
     }
+  });
+
+  it('ward enroll on a TPM with an EK certificate: the broker activates the AK and shows the device as ek-attested', async () => {
+    const { token } = broker.admin.createEnrollmentToken({ label: 'ek-enroll' });
+    const dir = await mkdtemp(join(tmpdir(), 'ward-ek-enroll-'));
+    const result = await enroll(broker.url, token, { identity: new IdentityFile(dir), device: DEVICE, policy: 'required', env: { host: new LiveHost('linux'), stateDir: dir, tcti: tpm.tcti } });
+    expect(result.keyAttestation).toEqual({ certified: true, ekAttested: true });
+    expect(broker.admin.deviceDetail(result.record.deviceId)).toMatchObject({ keyAttestation: 'ek-attested', ekIssuer: 'CN=swtpm-localca', attestationKeyName: expect.stringMatching(/^000b/) });
+  });
+
+  it('a broker without maker CAs answers 404: the device enrolls tpm-certified and the agent says why', async () => {
+    const plain = await startBroker();
+    try {
+      const { token } = plain.broker.admin.createEnrollmentToken({ label: 'no-ca' });
+      const dir = await mkdtemp(join(tmpdir(), 'ward-ek-noca-'));
+      const result = await enroll(plain.broker.url, token, { identity: new IdentityFile(dir), device: DEVICE, policy: 'required', env: { host: new LiveHost('linux'), stateDir: dir, tcti: tpm.tcti } });
+      expect(result.keyAttestation).toEqual({ certified: true, ekAttested: false, ekReason: 'the broker does not check EK certificates' });
+      expect(plain.broker.admin.deviceDetail(result.record.deviceId)).toMatchObject({ keyAttestation: 'tpm-certified', ekIssuer: null });
+    } finally {
+      await plain.cleanup();
+    }
+  });
+
+  it('refuses a wrong secret (ek-activation-failed), a replayed challenge (ek-challenge-unknown) and a challenge for another AK (ek-activation-mismatch)', async () => {
+    const wrong = await enrollWith(async (akPublic) => ({ ...(await claimFor(akPublic)), secret: randomBytes(32).toString('base64url') }));
+    expect(wrong).toMatchObject({ status: 400, body: { reason: 'ek-activation-failed' } });
+
+    let used: EkActivationClaim | undefined;
+    const first = await enrollWith(async (akPublic) => (used = await claimFor(akPublic)));
+    expect(first.status).toBe(201);
+    expect(await enrollWith(async () => used ?? (await Promise.reject(new Error('no claim'))))).toMatchObject({ status: 400, body: { reason: 'ek-challenge-unknown' } });
+
+    // Another agent state on the same TPM has another AK; its (genuine) activation does not vouch for this AK.
+    const otherDir = await mkdtemp(join(tmpdir(), 'ward-ek-other-'));
+    const other = new TpmKeyStore({ host: new LiveHost('linux'), stateDir: otherDir, tcti: tpm.tcti, signer: 'tpm2-tools' });
+    await other.create('other');
+    const otherAk = (await certifyTpmKey(other, 'other', Buffer.alloc(32))).akPublic;
+    const otherClaim = await activateWithBroker(other, 'other', broker.url, otherAk);
+    if (!('claim' in otherClaim)) throw new Error(otherClaim.reason);
+    expect(await enrollWith(async () => otherClaim.claim)).toMatchObject({ status: 400, body: { reason: 'ek-activation-mismatch' } });
   });
 });

@@ -66,7 +66,7 @@ describe('TPM key attestation against the reference broker and swtpm', () => {
     const { token } = broker.admin.createEnrollmentToken({ label: 'certified' });
     const dir = await mkdtemp(join(tmpdir(), 'ward-attest-enroll-'));
     const result = await enroll(broker.url, token, { identity: new IdentityFile(dir), device: DEVICE, policy: 'required', env: { host: new LiveHost('linux'), stateDir: dir, tcti: tpm.tcti } });
-    expect(result.keyAttestation).toEqual({ certified: true });
+    expect(result.keyAttestation).toEqual({ certified: true, ekAttested: false, ekReason: 'the TPM has no EK certificate' });
     const detail = broker.admin.deviceDetail(result.record.deviceId);
     expect(detail).toMatchObject({ assurance: 'hardware', keyAttestation: 'tpm-certified', attestationKeyName: expect.stringMatching(/^000b[0-9a-f]{64}$/) });
     // The AK was made once and persisted at its own handle, with its record next to the device key's.
