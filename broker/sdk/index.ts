@@ -51,6 +51,7 @@ export {
   type VerifyEnrollmentOptions,
 } from './enrollment.js';
 export {
+  parseAttestationKey,
   parseCertifyAttest,
   verifyTpmKeyAttestation,
   type TpmAttestationRejectReason,
