@@ -78,7 +78,7 @@ export interface AgentOptions {
   /** Event channel timing (defaults: 1 s backoff doubling to 60 s, 45 s idle timeout). */
   readonly eventChannel?: Pick<EventChannelOptions, 'baseDelayMs' | 'maxDelayMs' | 'idleTimeoutMs'>;
   /** The RFC 8936 poll fallback: when it starts, how it polls. */
-  readonly setPoll?: Pick<PollFallbackOptions, 'failuresBeforePoll' | 'healthyAfterMs'> &
+  readonly setPoll?: Pick<PollFallbackOptions, 'failuresBeforePoll' | 'healthyAfterMs' | 'firstEventTimeoutMs'> &
     Pick<SetPollerOptions, 'returnImmediately' | 'intervalMs' | 'baseDelayMs' | 'maxDelayMs' | 'maxEvents'>;
   /**
    * Calls back when the identity record may have changed on disk (`ward identity rotate` in
@@ -272,7 +272,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       ...this.#o.eventChannel,
     });
     this.#channel.on('message', (m) => void this.#onChannelMessage(m));
-    const { failuresBeforePoll, healthyAfterMs, ...pollOptions } = this.#o.setPoll ?? {};
+    const { failuresBeforePoll, healthyAfterMs, firstEventTimeoutMs, ...pollOptions } = this.#o.setPoll ?? {};
     this.#poller = new SetPoller({
       url: new URL(SSF_POLL_PATH, brokerUrl),
       fetch: this.#keyFetch,
@@ -288,6 +288,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       log: this.#log,
       ...(failuresBeforePoll === undefined ? {} : { failuresBeforePoll }),
       ...(healthyAfterMs === undefined ? {} : { healthyAfterMs }),
+      ...(firstEventTimeoutMs === undefined ? {} : { firstEventTimeoutMs }),
     });
     this.#fallback.on('transport', (transport, reason) => this.emit('signal-transport', transport, reason));
     // Refused: perhaps the key was rotated by another process and the watch missed it.

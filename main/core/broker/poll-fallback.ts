@@ -18,6 +18,12 @@ export interface PollFallbackOptions {
    * once) and stayed up this long. Default 30,000. A connection that drops sooner is a failure.
    */
   readonly healthyAfterMs?: number;
+  /**
+   * The broker sends `ready` as soon as a channel opens: an open channel that has delivered
+   * nothing after this long is being held back (a buffering proxy), and polling starts at once,
+   * without waiting for the channel's idle timeout. Default 10,000.
+   */
+  readonly firstEventTimeoutMs?: number;
 }
 
 export interface PollFallbackEvents {
@@ -26,8 +32,9 @@ export interface PollFallbackEvents {
 
 /**
  * Decides how the agent receives the broker's SETs. The event channel (server-sent events) is
- * preferred; when it cannot be opened, or opens but delivers nothing (a proxy that buffers the
- * stream), or keeps dropping, the RFC 8936 poller takes over. The channel keeps reconnecting
+ * preferred; when it cannot be opened or keeps dropping (`failuresBeforePoll` in a row), or opens
+ * but delivers nothing for `firstEventTimeoutMs` (a proxy that buffers the stream), the RFC 8936
+ * poller takes over. The channel keeps reconnecting
  * with its own backoff meanwhile, and once a connection has proved itself the poller stops.
  * SETs that arrive over both while switching are handled once (the agent dedups by `jti`).
  */
@@ -39,6 +46,7 @@ export class PollFallback extends EventEmitter<PollFallbackEvents> {
   #openedAt: number | undefined;
   #sawEvent = false;
   #healthyTimer: TimerHandle | undefined;
+  #silenceTimer: TimerHandle | undefined;
 
   constructor(options: PollFallbackOptions) {
     super();
@@ -58,10 +66,18 @@ export class PollFallback extends EventEmitter<PollFallbackEvents> {
 
   #onStatus(status: string, detail: string | undefined): void {
     if (status === 'open') {
-      this.#openedAt = this.#clock.now();
+      const openedAt = this.#clock.now();
+      this.#openedAt = openedAt;
       this.#sawEvent = false;
+      this.#clearSilenceTimer();
+      this.#silenceTimer = this.#clock.setTimeout(() => {
+        this.#silenceTimer = undefined;
+        if (this.#openedAt !== openedAt || this.#sawEvent) return;
+        this.#use('poll', 'the event channel opened but delivered nothing: a proxy may be holding it back');
+      }, this.#o.firstEventTimeoutMs ?? 10_000);
       return;
     }
+    this.#clearSilenceTimer();
     if (status === 'waiting') {
       this.#clearHealthyTimer();
       const healthy = this.#sawEvent && this.#openedAt !== undefined && this.#clock.now() - this.#openedAt >= this.#healthyAfterMs();
@@ -86,6 +102,7 @@ export class PollFallback extends EventEmitter<PollFallbackEvents> {
   #onEvent(): void {
     if (this.#sawEvent) return;
     this.#sawEvent = true;
+    this.#clearSilenceTimer();
     if (this.#transport !== 'poll') return;
     const openedAt = this.#openedAt;
     const wait = Math.max(0, (openedAt ?? this.#clock.now()) + this.#healthyAfterMs() - this.#clock.now());
@@ -96,6 +113,11 @@ export class PollFallback extends EventEmitter<PollFallbackEvents> {
       this.#failures = 0;
       this.#use('event-channel', 'the event channel works again');
     }, wait);
+  }
+
+  #clearSilenceTimer(): void {
+    if (this.#silenceTimer !== undefined) this.#clock.clearTimeout(this.#silenceTimer);
+    this.#silenceTimer = undefined;
   }
 
   #clearHealthyTimer(): void {

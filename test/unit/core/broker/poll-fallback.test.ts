@@ -107,6 +107,24 @@ describe('PollFallback (real event channel and poller, manual clock)', () => {
     await until(() => transports.length === 2); // stopping the channel stops polling too
   });
 
+  it('polls at once when an open stream stays silent past the first-event timeout, and keeps the stream', async () => {
+    const clock = new ManualClock();
+    sseMode = 'buffer';
+    const channel = new EventChannel({ url: new URL('/events', base), fetch: (i, init) => fetch(i, init), accessToken: async () => undefined, clock, idleTimeoutMs: 60_000 });
+    const poller = new SetPoller({ url: new URL('/poll', base), fetch: (i, init) => fetch(i, init), process: async () => undefined, clock, returnImmediately: true });
+    const fallback = new PollFallback({ channel, poller, clock, failuresBeforePoll: 2, firstEventTimeoutMs: 2_000 });
+    channel.start();
+    await until(() => channel.status === 'open');
+    clock.advance(1_999);
+    expect(fallback.transport).toBe('event-channel');
+    clock.advance(1);
+    expect(fallback.transport).toBe('poll');
+    expect(poller.isRunning).toBe(true);
+    expect(channel.status).toBe('open'); // the stream stays: if the proxy lets it through, it takes over again
+    channel.stop();
+    await until(() => !poller.isRunning);
+  });
+
   it('does not poll when a long-lived working connection drops once', async () => {
     const clock = new ManualClock();
     sseMode = 'ok';
