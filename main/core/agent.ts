@@ -75,16 +75,16 @@ export interface AgentOptions {
   readonly shell?: 'web' | 'electron';
   /** ACR asked for when the policy requires a fresh sign-in (after unlock, on credential change). */
   readonly stepUpAcr?: string;
-  /** Event channel timing (defaults: 1 s backoff doubling to 60 s, 45 s idle timeout). */
-  readonly eventChannel?: Pick<EventChannelOptions, 'baseDelayMs' | 'maxDelayMs' | 'idleTimeoutMs'>;
-  /** The RFC 8936 poll fallback: when it starts, how it polls. */
-  readonly setPoll?: Pick<PollFallbackOptions, 'failuresBeforePoll' | 'healthyAfterMs' | 'firstEventTimeoutMs'> &
-    Pick<SetPollerOptions, 'returnImmediately' | 'intervalMs' | 'baseDelayMs' | 'maxDelayMs' | 'maxEvents'>;
   /**
    * Calls back when the identity record may have changed on disk (`ward identity rotate` in
    * another process); the daemon passes `watchIdentityFile`. Started by `start()`.
    */
   readonly watchIdentity?: (onChange: () => void) => { close(): void };
+  /** Event channel timing (defaults: 1 s backoff doubling to 60 s, 45 s idle timeout). */
+  readonly eventChannel?: Pick<EventChannelOptions, 'baseDelayMs' | 'maxDelayMs' | 'idleTimeoutMs'>;
+  /** The RFC 8936 poll fallback: when it starts, how it polls. */
+  readonly setPoll?: Pick<PollFallbackOptions, 'failuresBeforePoll' | 'healthyAfterMs' | 'firstEventTimeoutMs'> &
+    Pick<SetPollerOptions, 'returnImmediately' | 'intervalMs' | 'baseDelayMs' | 'maxDelayMs' | 'maxEvents'>;
 }
 
 export interface AgentEvents {
@@ -107,14 +107,14 @@ const ChallengeSchema = z.object({
 /** Refresh this long before the access token expires (or a fifth of its life, if longer). */
 const REFRESH_MARGIN_MS = 30_000;
 const MAX_ANSWERED_NONCES = 1_000;
+/** The outbox counter holding the last broker event id handled (SSE `Last-Event-ID`). */
+const EVENT_ID_COUNTER = 'event-channel.last-id';
+const KEY_CHANGED = 'The device key was replaced (key rotation), which ended the sign-in bound to the old key: sign in again.';
 /** SETs remembered by `jti` so one delivered twice is not acted on twice. */
 const MAX_SEEN_SETS = 1_000;
 
 /** Where a SET came from: the two channels can carry the same SET while the agent switches. */
 type SetSource = 'event-channel' | 'poll';
-const KEY_CHANGED = 'The device key was replaced (key rotation), which ended the sign-in bound to the old key: sign in again.';
-/** The outbox counter holding the last broker event id handled (SSE `Last-Event-ID`). */
-const EVENT_ID_COUNTER = 'event-channel.last-id';
 
 /**
  * The agent: the state machine that wires posture, identity, session and broker together.
@@ -272,6 +272,8 @@ export class Agent extends EventEmitter<AgentEvents> {
       ...this.#o.eventChannel,
     });
     this.#channel.on('message', (m) => void this.#onChannelMessage(m));
+    // Refused: perhaps the key was rotated by another process and the watch missed it.
+    this.#channel.on('unauthorized', () => void this.reloadIdentity());
     const { failuresBeforePoll, healthyAfterMs, firstEventTimeoutMs, ...pollOptions } = this.#o.setPoll ?? {};
     this.#poller = new SetPoller({
       url: new URL(SSF_POLL_PATH, brokerUrl),
@@ -291,8 +293,6 @@ export class Agent extends EventEmitter<AgentEvents> {
       ...(firstEventTimeoutMs === undefined ? {} : { firstEventTimeoutMs }),
     });
     this.#fallback.on('transport', (transport, reason) => this.emit('signal-transport', transport, reason));
-    // Refused: perhaps the key was rotated by another process and the watch missed it.
-    this.#channel.on('unauthorized', () => void this.reloadIdentity());
     this.#channel.on('status', (status, detail) => {
       if (status === 'open') this.#setOffline(undefined);
       if (status === 'waiting' && this.#o.outbox.stats().pending > 0) this.#setOffline(`the broker's event channel dropped (${detail ?? 'closed'})`);
