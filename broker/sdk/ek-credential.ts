@@ -1,5 +1,6 @@
 import { constants, createCipheriv, createHmac, publicEncrypt, randomBytes, timingSafeEqual, X509Certificate, type KeyObject } from 'node:crypto';
 import { reject, type Rejection } from './errors.js';
+import { sized, u32 } from '../../main/core/identity/tpm-structures.js';
 
 /**
  * Chaining a device's attestation key (AK) to its TPM's endorsement key (EK) certificate:
@@ -77,19 +78,6 @@ export function verifyEkCertificate(certificate: Uint8Array | string, trust: EkT
   return reject('ek-cert-untrusted', 'the EK certificate does not chain to a TPM maker CA this broker trusts');
 }
 
-function u16(n: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(n);
-  return b;
-}
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return b;
-}
-function sized(bytes: Uint8Array): Buffer {
-  return Buffer.concat([u16(bytes.length), bytes]);
-}
 
 /** KDFa with HMAC-SHA-256 (TPM 2.0 Part 1 §11.4.10.2): the label is used with its terminating zero. */
 export function kdfaSha256(key: Uint8Array, label: string, contextU: Uint8Array, contextV: Uint8Array, bits: number): Buffer {

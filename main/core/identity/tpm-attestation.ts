@@ -7,7 +7,7 @@ import type { ExecResult } from '../exec/host.js';
 import { readStateFile, writeFileAtomic } from './atomic-file.js';
 import { IdentityError, isIdentityError } from './errors.js';
 import type { TpmKeyStore } from './tpm-key-store.js';
-import { parseTpmPublic, Reader, TPM_ALG_ECDSA, TPM_ALG_SHA256, type TpmObjectAttribute } from './tpm-structures.js';
+import { parseTpmPublic, Reader, TPM_ALG_ECDSA, TPM_ALG_SHA256, u16, u32, type TpmObjectAttribute } from './tpm-structures.js';
 
 /**
  * TPM key attestation for enrollment: the TPM itself vouches, with an attestation key (AK), that
@@ -74,9 +74,7 @@ export function certifyQualifyingData(binding: CertifyBinding): Buffer {
   const hash = createHash('sha256');
   for (const field of [QUALIFYING_DATA_LABEL, binding.aud, binding.jti, binding.jkt, binding.enrollmentToken]) {
     const bytes = Buffer.from(field, 'utf8');
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(bytes.length);
-    hash.update(length).update(bytes);
+    hash.update(u32(bytes.length)).update(bytes);
   }
   return hash.digest();
 }
@@ -92,16 +90,6 @@ const RETRY_CODES = new Set([0x908, 0x90a, 0x922]);
 const CERTIFY_ATTEMPTS = 5;
 const AK_REQUIRED: readonly TpmObjectAttribute[] = ['restricted', 'sign', 'fixedtpm', 'fixedparent', 'sensitivedataorigin'];
 
-function u16(value: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(value);
-  return b;
-}
-function u32(value: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(value >>> 0);
-  return b;
-}
 
 /**
  * TPM2_Certify as raw bytes (Part 3 §18.2.2): both objects authorized by an empty password

@@ -64,6 +64,25 @@ export class Reader {
   }
 }
 
+/** Big-endian u16, as TPM structures are marshalled. */
+export function u16(value: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(value);
+  return b;
+}
+
+/** Big-endian u32. */
+export function u32(value: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(value >>> 0);
+  return b;
+}
+
+/** A TPM2B: u16 size, then the bytes. */
+export function sized(bytes: Uint8Array): Buffer {
+  return Buffer.concat([u16(bytes.length), bytes]);
+}
+
 /** Left-pad a P-256 scalar/coordinate to 32 bytes (TPMs may drop leading zero bytes). */
 function pad32(value: Uint8Array, what: string): Uint8Array {
   if (value.length === 0 || value.length > P256_BYTES) throw malformed(what);

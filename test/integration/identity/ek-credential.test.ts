@@ -12,7 +12,7 @@ import { IdentityFile } from '../../../main/core/identity/identity-record.js';
 import { jwkThumbprint } from '../../../main/core/identity/jws.js';
 import { activateCredential, activateWithBroker, certifyQualifyingData, certifyTpmKey, readEkCertificate, type EkActivationClaim } from '../../../main/core/identity/tpm-attestation.js';
 import { TpmKeyStore } from '../../../main/core/identity/tpm-key-store.js';
-import type { DeviceFacts } from '../../../main/core/posture/snapshot.js';
+import { sampleDeviceFacts } from '../../support/device-facts.js';
 import { startSwtpm, type Swtpm } from '../../support/swtpm.js';
 import { manufactureWithEkCertificate, type EkCa } from '../../support/swtpm-ek.js';
 import { startBroker } from '../broker/helpers.js';
@@ -26,12 +26,7 @@ let store: TpmKeyStore;
 let akName: Buffer;
 let broker: Broker;
 let stopBroker: () => Promise<void>;
-const DEVICE: DeviceFacts = {
-  os: { platform: 'linux', name: 'Debian GNU/Linux', version: '12', build: null, kernel: '6.1.0', arch: 'x64' },
-  hostname: 'ek-laptop',
-  hardware: { vendor: null, model: null, serial: null, uuid: null, virtual: true },
-  agentVersion: '0.1.0',
-};
+const DEVICE = sampleDeviceFacts('ek-laptop');
 beforeAll(async () => {
   tpm = await startSwtpm();
   ca = await manufactureWithEkCertificate(tpm);

@@ -11,19 +11,14 @@ import { IdentityFile } from '../../../main/core/identity/identity-record.js';
 import { jwkThumbprint } from '../../../main/core/identity/jws.js';
 import { certifyQualifyingData, certifyTpmKey, type TpmKeyAttestation } from '../../../main/core/identity/tpm-attestation.js';
 import { TpmKeyStore } from '../../../main/core/identity/tpm-key-store.js';
-import type { DeviceFacts } from '../../../main/core/posture/snapshot.js';
+import { sampleDeviceFacts } from '../../support/device-facts.js';
 import { startSwtpm, type Swtpm } from '../../support/swtpm.js';
 import { startBroker } from '../broker/helpers.js';
 
 // TPM key attestation end to end: the agent's TPM2_Certify on a real swtpm (tpm2-tools through
 // LiveHost), sent in the enrollment request to the real reference broker over HTTP on 127.0.0.1,
 // verified by the broker SDK. Every refusal is a request a real TPM made, changed in one way.
-const DEVICE: DeviceFacts = {
-  os: { platform: 'linux', name: 'Debian GNU/Linux', version: '12', build: null, kernel: '6.1.0', arch: 'x64' },
-  hostname: 'attested-laptop',
-  hardware: { vendor: null, model: null, serial: null, uuid: null, virtual: true },
-  agentVersion: '0.1.0',
-};
+const DEVICE = sampleDeviceFacts('attested-laptop');
 
 let broker: Broker;
 let cleanup: () => Promise<void>;

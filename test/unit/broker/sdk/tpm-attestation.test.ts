@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import type { JWK } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { parseCertifyAttest, verifyTpmKeyAttestation, type TpmAttestationRejectReason } from '../../../../broker/sdk/tpm-attestation.js';
-import { TPMA_OBJECT, type TpmObjectAttribute } from '../../../../main/core/identity/tpm-structures.js';
+import { sized, TPMA_OBJECT, u16, u32, type TpmObjectAttribute } from '../../../../main/core/identity/tpm-structures.js';
 
 // The broker side of TPM key attestation, on structures marshalled here exactly as a TPM does
 // (TPM 2.0 Part 2): a software "AK" stands in for the TPM so that every field can be varied.
@@ -12,13 +12,6 @@ import { TPMA_OBJECT, type TpmObjectAttribute } from '../../../../main/core/iden
 const AK_ATTRS: TpmObjectAttribute[] = ['fixedtpm', 'fixedparent', 'sensitivedataorigin', 'userwithauth', 'restricted', 'sign'];
 const KEY_ATTRS: TpmObjectAttribute[] = ['fixedtpm', 'fixedparent', 'sensitivedataorigin', 'userwithauth', 'sign'];
 
-const u16 = (n: number): Buffer => Buffer.from([(n >> 8) & 0xff, n & 0xff]);
-const u32 = (n: number): Buffer => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return b;
-};
-const sized = (bytes: Uint8Array): Buffer => Buffer.concat([u16(bytes.length), bytes]);
 
 /** TPM2B_PUBLIC of an ECC P-256 key with ECDSA/SHA-256, nameAlg SHA-256. */
 function eccPublic(jwk: JWK, attrs: readonly TpmObjectAttribute[], nameAlg = 0x000b): Buffer {
