@@ -1,5 +1,4 @@
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -17,25 +16,14 @@ import { PostureConfigSchema } from '../main/core/posture/config.js';
 import { takeSnapshot } from '../main/core/posture/engine.js';
 import { MemoryTokenStore } from '../main/core/session/token-store.js';
 import { percentile, report, round } from './stats.js';
-
-const TICKS_PER_SECOND = 100; // Linux USER_HZ
-/** The V8 flags `ward daemon` is meant to run with: a small young generation for a mostly idle process. */
-export const IDLE_NODE_FLAGS = ['--max-semi-space-size=1'];
-
-function procSample(pid: number): { cpuSeconds: number; rssMb: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime + stime, plus cutime + cstime: the commands the probes run count against the agent too.
-  const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-  return { cpuSeconds: ticks / TICKS_PER_SECOND, rssMb: rssKb / 1024 };
-}
+import { measureIdleDaemon } from './support/idle-daemon.js';
 
 /**
  * Continuous-access latency: from a posture change on disk (a required file disappears from a
  * watched directory) to the broker holding the non-compliant verdict and its CAEP
  * `device-compliance-change` SET arriving back at the agent over the event channel. Then the
- * headless agent's idle RSS and CPU over `--idle-seconds` (default 60), measured from /proc.
+ * headless agent's idle RSS and CPU over `--idle-seconds` (default 60), measured from /proc
+ * (bench/support/idle-daemon.ts).
  */
 export async function run(args: string[]): Promise<void> {
   const json = args.includes('--json');
@@ -101,42 +89,9 @@ export async function run(args: string[]): Promise<void> {
   await agent.stop();
   outbox.close();
 
-  // Idle: a separate process running the full agent (every check), sampled from /proc. It runs
-  // as a compiled bundle, as an installed agent does: running from source through tsx's loader
-  // would add its transpiler (~36 MB here) to what is measured.
-  const bundle = join(process.cwd(), 'node_modules', '.cache', 'ward-bench', 'idle-agent.mjs');
-  const { build } = await import('esbuild');
-  await build({
-    entryPoints: ['bench/support/idle-agent.ts'],
-    outfile: bundle,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    logLevel: 'warning',
-  });
-  const child = spawn(process.execPath, [...IDLE_NODE_FLAGS, bundle, broker.url, broker.admin.createEnrollmentToken({ label: 'idle' }).token], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (c: Buffer) => c.toString().includes('ready') && resolve());
-    child.once('exit', (code) => reject(new Error(`idle agent exited with ${code}`)));
-  });
-  await new Promise((r) => setTimeout(r, 10_000)); // let start-up work settle (V8 tiering, first report, channel)
-  const start = procSample(child.pid!);
-  const startedAt = performance.now();
-  let peakRss = start.rssMb;
-  const rss: number[] = [];
-  while (performance.now() - startedAt < idleSeconds * 1000) {
-    await new Promise((r) => setTimeout(r, 1_000));
-    const s = procSample(child.pid!);
-    rss.push(s.rssMb);
-    peakRss = Math.max(peakRss, s.rssMb);
-  }
-  const end = procSample(child.pid!);
-  const wallSeconds = (performance.now() - startedAt) / 1000;
-  child.kill('SIGTERM');
+  // Idle: the headless agent as it ships (`ward daemon`: compiled bundle, daemon V8 flags, key
+  // in a real keychain), a separate process sampled from /proc, beside a bare node.
+  const idle = await measureIdleDaemon({ brokerUrl: broker.url, enrollmentToken: broker.admin.createEnrollmentToken({ label: 'idle' }).token, idleSeconds });
   await broker.close();
   rmSync(dir, { recursive: true, force: true });
 
@@ -148,10 +103,7 @@ export async function run(args: string[]): Promise<void> {
     changeToVerdictMaxMs: round(Math.max(...latencies)),
     challengeP50Ms: round(percentile(challengeMs, 50)),
     challengeP95Ms: round(percentile(challengeMs, 95)),
-    idleSeconds: round(wallSeconds, 1),
-    idleRssMb: round(percentile(rss, 50), 1),
-    idlePeakRssMb: round(peakRss, 1),
-    idleCpuPercent: round(((end.cpuSeconds - start.cpuSeconds) / wallSeconds) * 100, 3),
+    ...idle,
     brokerDevice: (verdict as { connected?: boolean }).connected ? 'connected' : 'disconnected',
   };
   report(
@@ -160,8 +112,11 @@ export async function run(args: string[]): Promise<void> {
       `reauth: posture change → broker non-compliant verdict → CAEP SET back at the agent, ${changes} changes`,
       `  p50 ${figures.changeToVerdictP50Ms} ms   p95 ${figures.changeToVerdictP95Ms} ms   max ${figures.changeToVerdictMaxMs} ms   (goal p95 ≤ 1000 ms)`,
       `  broker challenge → nonce-bound report back: p50 ${figures.challengeP50Ms} ms   p95 ${figures.challengeP95Ms} ms   (goal < 500 ms)`,
-      `  idle agent (all checks, watchers, 60 s safety net, event channel) over ${figures.idleSeconds} s:`,
-      `  RSS ${figures.idleRssMb} MB (peak ${figures.idlePeakRssMb})   CPU ${figures.idleCpuPercent} %   (goals ≤ 60 MB, ≤ 0.5 %)`,
+      `  idle \`ward daemon\` (all checks, watchers, 60 s safety net, event channel, loopback API) over ${idle.idleSeconds} s,`,
+      `  ${idle.fromBundle ? 'compiled bundle' : 'from source through tsx (the bundle went stale while measuring)'}, flags ${idle.daemonFlags || '(none)'}:`,
+      `  RSS ${idle.idleRssMb} MB (peak ${idle.idlePeakRssMb})   CPU ${idle.idleCpuPercent} %   (goals ≤ 60 MB, ≤ 0.5 %)`,
+      `  bare node with the same flags: RSS ${idle.bareNodeRssMb} MB`,
+      ...(idle.launcherRssMb === undefined ? [] : [`  launcher (bin/ward.mjs, waits for the daemon; Node < 22.15 has no execve): RSS ${idle.launcherRssMb} MB, private ${idle.launcherPrivateMb} MB`]),
     ],
     figures,
   );
