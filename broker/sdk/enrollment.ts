@@ -3,8 +3,7 @@ import type { JWK } from 'jose';
 import { reject, type Rejection } from './errors.js';
 import { keyFromJwkHeader, parseCompactJws, parseJsonSegment, verifyEs256, type DeviceKey } from './jws.js';
 import { AssuranceLevelSchema } from './report-claims.js';
-import { verifyTpmKeyAttestation, type TpmAttestationRejectReason } from './tpm-attestation.js';
-import { certifyQualifyingData } from '../../main/core/identity/tpm-attestation.js';
+import { keyAttestationOfRequest, type KeyAttestation, type TpmAttestationRejectReason } from './tpm-attestation.js';
 import { DeviceFactsSchema } from '../../main/core/posture/snapshot.js';
 import type { AssuranceLevel } from '../../main/core/identity/key-store.js';
 
@@ -85,12 +84,7 @@ export interface VerifyEnrollmentOptions {
   readonly now?: Date;
 }
 
-/**
- * What vouches for the device key beyond its own claim: `tpm-certified` when the request carried a
- * TPM2_Certify that verified (the key is in the same TPM as the attestation key `akName`), else
- * `uncertified` (the `assurance` claim is the device's word only).
- */
-export type KeyAttestation = { readonly status: 'tpm-certified'; readonly akName: string } | { readonly status: 'uncertified' };
+export type { KeyAttestation } from './tpm-attestation.js';
 
 export interface VerifiedEnrollment {
   readonly claims: EnrollmentClaims;
@@ -150,22 +144,15 @@ export function verifyEnrollment(jws: unknown, options: VerifyEnrollmentOptions 
   if (options.acceptedAssurance !== undefined && !options.acceptedAssurance.includes(claims.assurance)) {
     return reject('assurance-too-low', `assurance ${claims.assurance} is not accepted`);
   }
-  let keyAttestation: KeyAttestation = { status: 'uncertified' };
-  if (claims.tpm?.attestation !== undefined) {
-    const attested = verifyTpmKeyAttestation({
-      attestation: claims.tpm.attestation,
-      keyPublicArea: claims.tpm.public,
-      publicJwk: key.publicJwk,
-      expectedQualifyingData: certifyQualifyingData({
-        aud: typeof claims.aud === 'string' ? claims.aud : '',
-        jti: claims.jti,
-        jkt: key.thumbprint,
-        enrollmentToken: claims.enrollment_token ?? '',
-      }),
-    });
-    if (!attested.ok) return attested;
-    keyAttestation = { status: 'tpm-certified', akName: attested.attestation.akName };
-  } else if (options.requireKeyAttestation) {
+  const attested = keyAttestationOfRequest(claims.tpm, key.publicJwk, {
+    aud: typeof claims.aud === 'string' ? claims.aud : '',
+    jti: claims.jti,
+    jkt: key.thumbprint,
+    enrollmentToken: claims.enrollment_token ?? '',
+  });
+  if (!attested.ok) return attested;
+  const { keyAttestation } = attested;
+  if (keyAttestation.status === 'uncertified' && options.requireKeyAttestation) {
     return reject('attestation-missing', 'the request carries no TPM attestation of its key');
   }
   return { ok: true, enrollment: { claims, thumbprint: key.thumbprint, publicJwk: key.publicJwk, deviceKey: key, keyAttestation } };

@@ -3,6 +3,7 @@ import type { JWK } from 'jose';
 import { reject, type Rejection } from './errors.js';
 import { importDeviceKey, keyFromJwkHeader, parseCompactJws, parseJsonSegment, verifyEs256, type DeviceKey, type PublicKeyInput } from './jws.js';
 import { AssuranceLevelSchema } from './report-claims.js';
+import { keyAttestationOfRequest, type KeyAttestation, type TpmAttestationRejectReason } from './tpm-attestation.js';
 import type { AssuranceLevel } from '../../main/core/identity/key-store.js';
 
 /**
@@ -52,7 +53,14 @@ export const RotationClaimsSchema = z
     old_jkt: Thumbprint,
     assurance: AssuranceLevelSchema,
     key_store: z.enum(['tpm', 'os-keychain', 'secure-enclave', 'cng', 'memory']).optional(),
-    tpm: z.object({ public: z.string().regex(/^[A-Za-z0-9_-]+$/).max(4096), attributes: z.array(z.string().max(64)).max(32) }).optional(),
+    tpm: z
+      .object({
+        public: z.string().regex(/^[A-Za-z0-9_-]+$/).max(4096),
+        attributes: z.array(z.string().max(64)).max(32),
+        /** TPM2_Certify of the NEW key, bound to this request (`aud`, `jti`, `jkt`, `device_id`). */
+        attestation: z.unknown().optional(),
+      })
+      .optional(),
     old_key_proof: z.string().min(1).max(16 * 1024),
   })
   .loose();
@@ -77,7 +85,8 @@ export type RotationRejectReason =
   | 'not-yet-valid'
   | 'too-old'
   | 'wrong-audience'
-  | 'assurance-too-low';
+  | 'assurance-too-low'
+  | TpmAttestationRejectReason;
 
 /** Looks up the key pinned for a device by the (not yet verified) `device_id` of a request. */
 export type PinnedKeyResolver = (deviceId: string) => PublicKeyInput | null | undefined;
@@ -111,6 +120,8 @@ export interface VerifiedKeyRotation {
   readonly publicJwk: JWK;
   /** The imported new key, ready for `verifyPostureReport({ deviceKey })`. */
   readonly deviceKey: DeviceKey;
+  /** Whether a TPM2_Certify vouched for the new key (docs/broker-sdk.md, "TPM key attestation"). */
+  readonly keyAttestation: KeyAttestation;
 }
 
 export type KeyRotationVerdict = { readonly ok: true; readonly rotation: VerifiedKeyRotation } | Rejection<RotationRejectReason>;
@@ -196,8 +207,18 @@ export function verifyKeyRotation(jws: unknown, options: VerifyKeyRotationOption
   if (options.acceptedAssurance !== undefined && !options.acceptedAssurance.includes(claims.assurance)) {
     return reject('assurance-too-low', `assurance ${claims.assurance} is not accepted`);
   }
+  const attested = keyAttestationOfRequest(claims.tpm, newKey.publicJwk, { aud: claims.aud, jti: claims.jti, jkt: newKey.thumbprint, deviceId: claims.device_id });
+  if (!attested.ok) return attested;
   return {
     ok: true,
-    rotation: { deviceId: claims.device_id, claims, oldThumbprint: pinned.thumbprint, thumbprint: newKey.thumbprint, publicJwk: newKey.publicJwk, deviceKey: newKey },
+    rotation: {
+      deviceId: claims.device_id,
+      claims,
+      oldThumbprint: pinned.thumbprint,
+      thumbprint: newKey.thumbprint,
+      publicJwk: newKey.publicJwk,
+      deviceKey: newKey,
+      keyAttestation: attested.keyAttestation,
+    },
   };
 }

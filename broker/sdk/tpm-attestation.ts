@@ -1,7 +1,7 @@
 import { createHash, createPublicKey, timingSafeEqual, verify as nodeVerify, type JsonWebKey } from 'node:crypto';
 import type { JWK } from 'jose';
 import { reject, type Rejection } from './errors.js';
-import { TpmKeyAttestationSchema } from '../../main/core/identity/tpm-attestation.js';
+import { certifyQualifyingData, TpmKeyAttestationSchema, type CertifyBinding } from '../../main/core/identity/tpm-attestation.js';
 import { parseTpmPublic, parseTpmSignature, Reader, TPM_ALG_SHA256, type TpmEccPublic, type TpmObjectAttribute } from '../../main/core/identity/tpm-structures.js';
 
 /**
@@ -219,4 +219,31 @@ export function verifyTpmKeyAttestation(input: VerifyTpmAttestationInput): TpmAt
       restartCount: certify.attest.restartCount,
     },
   };
+}
+
+/**
+ * What vouches for the device key beyond its own claim: `tpm-certified` when the request carried a
+ * TPM2_Certify that verified (the key is in the same TPM as the attestation key `akName`), else
+ * `uncertified` (the `assurance` claim is the device's word only).
+ */
+export type KeyAttestation = { readonly status: 'tpm-certified'; readonly akName: string } | { readonly status: 'uncertified' };
+
+/**
+ * The key attestation of a request's `tpm` claim (enrollment or rotation): verified against the
+ * request's binding when `tpm.attestation` is present, `uncertified` when it is absent. Never throws.
+ *
+ * @example
+ * ```ts
+ * const attested = keyAttestationOfRequest(claims.tpm, publicJwk, { aud, jti, jkt, enrollmentToken });
+ * if (!attested.ok) return attested; // attestation-* reason
+ * ```
+ */
+export function keyAttestationOfRequest(
+  tpm: { readonly public: string; readonly attestation?: unknown } | undefined,
+  publicJwk: JWK,
+  binding: CertifyBinding,
+): { ok: true; keyAttestation: KeyAttestation } | Rejection<TpmAttestationRejectReason> {
+  if (tpm?.attestation === undefined) return { ok: true, keyAttestation: { status: 'uncertified' } };
+  const verdict = verifyTpmKeyAttestation({ attestation: tpm.attestation, keyPublicArea: tpm.public, publicJwk, expectedQualifyingData: certifyQualifyingData(binding) });
+  return verdict.ok ? { ok: true, keyAttestation: { status: 'tpm-certified', akName: verdict.attestation.akName } } : verdict;
 }

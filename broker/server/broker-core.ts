@@ -192,6 +192,18 @@ export class BrokerCore {
     return { keyAttestation: ek ? 'ek-attested' : 'tpm-certified', attestationKeyName: attestation.akName, ...(ek ? { ekIssuer: ek.issuer } : {}) };
   }
 
+  /**
+   * After a rotation (attributes are merged, so every field is set): a new key certified by the
+   * same AK that was activated against the EK at enrollment stays `ek-attested`; certified by
+   * another AK, `tpm-certified`; not certified, `uncertified`.
+   */
+  #rotatedKeyAttestation(deviceId: string, attestation: KeyAttestation): Record<string, unknown> {
+    if (attestation.status !== 'tpm-certified') return { keyAttestation: 'uncertified', attestationKeyName: null, ekIssuer: null };
+    const before = this.d.storage.getDevice(deviceId)?.attributes;
+    const sameAk = before?.keyAttestation === 'ek-attested' && before.attestationKeyName === attestation.akName;
+    return { keyAttestation: sameAk ? 'ek-attested' : 'tpm-certified', attestationKeyName: attestation.akName, ekIssuer: sameAk ? (before.ekIssuer ?? null) : null };
+  }
+
   /** What /enroll and /rotate answer: the device id, the broker keys to pin, the current policy. */
   async #deviceAnswer(deviceId: string, thumbprint: string): Promise<EnrollmentAnswer> {
     const bundle = await this.policyBundle().catch(() => undefined);
@@ -229,10 +241,7 @@ export class BrokerCore {
     const attributes: Record<string, unknown> = {
       ...(claims.key_store ? { keyStore: claims.key_store } : {}),
       ...(claims.tpm ? { tpmAttributes: claims.tpm.attributes } : {}),
-      // Rotation carries no TPM2_Certify: the new key is uncertified (attributes are merged).
-      keyAttestation: 'uncertified',
-      attestationKeyName: null,
-      ekIssuer: null,
+      ...this.#rotatedKeyAttestation(deviceId, verdict.rotation.keyAttestation),
     };
     const result = this.d.storage.rotateDeviceKey(deviceId, oldThumbprint, { jkt: thumbprint, publicJwk, assurance: claims.assurance, attributes }, nowMs);
     if (!result.ok) {

@@ -222,8 +222,8 @@ async function attestedTpmFacts(
   store: DeviceKeyStore,
   alias: string,
   binding: CertifyBinding,
-  brokerBase: string,
-  fetchImpl: typeof fetch | undefined,
+  /** Enrollment: activate the AK with this broker. Rotation: no (the broker keeps what it knows of the AK). */
+  ek: { readonly brokerBase: string; readonly fetch: typeof fetch | undefined } | undefined,
 ): Promise<{ tpm: EnrollmentRequestInput['tpm']; attestationError?: string; ekActivation?: EkActivationClaim; ekReason?: string }> {
   const tpm = await tpmFacts(store, alias);
   if (!tpm || !(store instanceof TpmKeyStore)) return { tpm };
@@ -234,8 +234,9 @@ async function attestedTpmFacts(
     if (!(err instanceof IdentityError) || err.code !== 'tpm-error') throw err;
     return { tpm, attestationError: err.message };
   }
-  const ek = await activateWithBroker(store, alias, brokerBase, attestation.akPublic, fetchImpl);
-  return { tpm: { ...tpm, attestation }, ...('claim' in ek ? { ekActivation: ek.claim } : { ekReason: ek.reason }) };
+  if (!ek) return { tpm: { ...tpm, attestation } };
+  const activated = await activateWithBroker(store, alias, ek.brokerBase, attestation.akPublic, ek.fetch);
+  return { tpm: { ...tpm, attestation }, ...('claim' in activated ? { ekActivation: activated.claim } : { ekReason: activated.reason }) };
 }
 
 export interface EnrollOptions {
@@ -289,7 +290,7 @@ export async function enroll(brokerUrl: string, token: string, options: EnrollOp
     const signer = await openSigner(store, alias);
     const jti = randomUUID();
     const binding = { aud: `${base}/enroll`, jti, jkt: await jwkThumbprint(signer.publicJwk), enrollmentToken: token };
-    const { tpm, attestationError, ekActivation, ekReason } = await attestedTpmFacts(store, alias, binding, base, options.fetch);
+    const { tpm, attestationError, ekActivation, ekReason } = await attestedTpmFacts(store, alias, binding, { brokerBase: base, fetch: options.fetch });
     const jws = await buildEnrollmentRequest({ signer, token, brokerUrl: base, device: options.device, jti, ...(tpm ? { tpm } : {}), ...(ekActivation ? { ekActivation } : {}) });
     const answer = await postToBroker(`${base}/enroll`, jws, options.fetch);
     const record: IdentityRecord = {
@@ -336,10 +337,12 @@ export async function buildRotationRequest(input: {
   readonly brokerUrl: string;
   readonly tpm?: EnrollmentRequestInput['tpm'];
   readonly now?: () => number;
+  /** Given when a TPM2_Certify in `tpm.attestation` was bound to it. */
+  readonly jti?: string;
 }): Promise<string> {
   const base = normalizeBrokerUrl(input.brokerUrl);
   const iat = (input.now ?? nowSeconds)();
-  const common = { aud: `${base}/rotate`, iat, exp: iat + REQUEST_LIFETIME_SECONDS, jti: randomUUID(), device_id: input.deviceId };
+  const common = { aud: `${base}/rotate`, iat, exp: iat + REQUEST_LIFETIME_SECONDS, jti: input.jti ?? randomUUID(), device_id: input.deviceId };
   const oldJkt = await jwkThumbprint(input.oldSigner.publicJwk);
   const newClaims = await keyClaims(input.newSigner, input.tpm);
   const oldKeyProof = await signJwt(input.oldSigner, { typ: ROTATE_OLD_TYP, kid: oldJkt }, { ...common, new_jkt: newClaims.jkt });
@@ -396,8 +399,11 @@ async function rotateLocked(options: RotateOptions, journal: RotationJournal): P
     throw err;
   }
   const newSigner = await openSigner(store, alias);
-  const tpm = await tpmFacts(store, alias);
-  const jws = await buildRotationRequest({ oldSigner, newSigner, deviceId: current.deviceId, brokerUrl: current.brokerUrl, ...(tpm ? { tpm } : {}) });
+  // The new TPM key is certified by the AK, bound to this request (docs/identity.md).
+  const jti = randomUUID();
+  const binding = { aud: `${current.brokerUrl}/rotate`, jti, jkt: await jwkThumbprint(newSigner.publicJwk), deviceId: current.deviceId };
+  const { tpm } = await attestedTpmFacts(store, alias, binding, undefined);
+  const jws = await buildRotationRequest({ oldSigner, newSigner, deviceId: current.deviceId, brokerUrl: current.brokerUrl, jti, ...(tpm ? { tpm } : {}) });
   let brokerKeys: BrokerJwks;
   try {
     const answer = await postToBroker(`${current.brokerUrl}/rotate`, jws, options.fetch);

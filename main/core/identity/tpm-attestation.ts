@@ -49,16 +49,18 @@ export const TpmKeyAttestationSchema = z
   })
   .strict();
 
-/** What a certification is bound to: the enrollment request it travels in. */
+/** What a certification is bound to: the enrollment (or rotation) request it travels in. */
 export interface CertifyBinding {
-  /** The request's `aud` (`{broker}/enroll`). */
+  /** The request's `aud` (`{broker}/enroll` or `{broker}/rotate`). */
   readonly aud: string;
   /** The request's `jti` (fresh per request). */
   readonly jti: string;
-  /** RFC 7638 thumbprint of the device key (the request's `jkt`). */
+  /** RFC 7638 thumbprint of the certified key (the request's `jkt`). */
   readonly jkt: string;
-  /** The single-use enrollment token the request carries. */
-  readonly enrollmentToken: string;
+  /** Enrollment: the single-use enrollment token the request carries. */
+  readonly enrollmentToken?: string;
+  /** Rotation: the request's `device_id`. */
+  readonly deviceId?: string;
 }
 
 const QUALIFYING_DATA_LABEL = 'ward-tpm-certify/v1';
@@ -72,7 +74,7 @@ const QUALIFYING_DATA_LABEL = 'ward-tpm-certify/v1';
  */
 export function certifyQualifyingData(binding: CertifyBinding): Buffer {
   const hash = createHash('sha256');
-  for (const field of [QUALIFYING_DATA_LABEL, binding.aud, binding.jti, binding.jkt, binding.enrollmentToken]) {
+  for (const field of [QUALIFYING_DATA_LABEL, binding.aud, binding.jti, binding.jkt, binding.enrollmentToken ?? '', binding.deviceId ?? '']) {
     const bytes = Buffer.from(field, 'utf8');
     hash.update(u32(bytes.length)).update(bytes);
   }

@@ -7,7 +7,7 @@ import { isActivatedSecret, makeCredential, verifyEkCertificate } from '../../..
 import type { Broker } from '../../../broker/server/broker.js';
 import { LiveHost } from '../../../main/core/exec/live-host.js';
 import { openSigner } from '../../../main/core/identity/device-signer.js';
-import { buildEnrollmentRequest, enroll } from '../../../main/core/identity/enrollment.js';
+import { buildEnrollmentRequest, enroll, rotateDeviceKey } from '../../../main/core/identity/enrollment.js';
 import { IdentityFile } from '../../../main/core/identity/identity-record.js';
 import { jwkThumbprint } from '../../../main/core/identity/jws.js';
 import { activateCredential, activateWithBroker, certifyQualifyingData, certifyTpmKey, readEkCertificate, type EkActivationClaim } from '../../../main/core/identity/tpm-attestation.js';
@@ -112,6 +112,9 @@ describe('EK certificate and credential activation on a manufactured swtpm', () 
     const result = await enroll(broker.url, token, { identity: new IdentityFile(dir), device: DEVICE, policy: 'required', env: { host: new LiveHost('linux'), stateDir: dir, tcti: tpm.tcti } });
     expect(result.keyAttestation).toEqual({ certified: true, ekAttested: true });
     expect(broker.admin.deviceDetail(result.record.deviceId)).toMatchObject({ keyAttestation: 'ek-attested', ekIssuer: 'CN=swtpm-localca', attestationKeyName: expect.stringMatching(/^000b/) });
+    // A rotation certifies the new key with the same, already activated AK: still ek-attested.
+    const rotated = await rotateDeviceKey({ identity: new IdentityFile(dir), store: new TpmKeyStore({ host: new LiveHost('linux'), stateDir: dir, tcti: tpm.tcti, signer: 'tpm2-tools' }) });
+    expect(broker.admin.deviceDetail(result.record.deviceId)).toMatchObject({ thumbprint: rotated.thumbprint, keyAttestation: 'ek-attested', ekIssuer: 'CN=swtpm-localca' });
   });
 
   it('a broker without maker CAs answers 404: the device enrolls tpm-certified and the agent says why', async () => {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Broker } from '../../../broker/server/broker.js';
 import { LiveHost } from '../../../main/core/exec/live-host.js';
 import { openSigner } from '../../../main/core/identity/device-signer.js';
-import { buildEnrollmentRequest, enroll } from '../../../main/core/identity/enrollment.js';
+import { buildEnrollmentRequest, buildRotationRequest, enroll, rotateDeviceKey } from '../../../main/core/identity/enrollment.js';
 import { IdentityFile } from '../../../main/core/identity/identity-record.js';
 import { jwkThumbprint } from '../../../main/core/identity/jws.js';
 import { certifyQualifyingData, certifyTpmKey, type TpmKeyAttestation } from '../../../main/core/identity/tpm-attestation.js';
@@ -151,5 +151,40 @@ describe('TPM key attestation against the reference broker and swtpm', () => {
   it('refuses a genuine certification of a different key than the one enrolling: attestation-name-mismatch', async () => {
     const { jws } = await requestFor((q) => certifyTpmKey(store, 'device-b', q));
     expect(await post(jws)).toMatchObject({ status: 400, body: { reason: 'attestation-name-mismatch' } });
+  });
+
+  it('ward identity rotate with a TPM key: the new key is certified by the same AK and the device stays tpm-certified', async () => {
+    const { token } = broker.admin.createEnrollmentToken({ label: 'rotate' });
+    const dir = await mkdtemp(join(tmpdir(), 'ward-attest-rotate-'));
+    const identity = new IdentityFile(dir);
+    const { record } = await enroll(broker.url, token, { identity, device: DEVICE, policy: 'required', env: { host: new LiveHost('linux'), stateDir: dir, tcti: tpm.tcti } });
+    const before = broker.admin.deviceDetail(record.deviceId);
+    const rotated = await rotateDeviceKey({ identity, store: new TpmKeyStore({ host: new LiveHost('linux'), stateDir: dir, tcti: tpm.tcti, signer: 'tpm2-tools' }) });
+    expect(rotated.thumbprint).not.toBe(record.thumbprint);
+    expect(broker.admin.deviceDetail(record.deviceId)).toMatchObject({ thumbprint: rotated.thumbprint, keyAttestation: 'tpm-certified', attestationKeyName: before.attestationKeyName });
+  });
+
+  it('refuses a rotation whose certification was bound to another request: attestation-nonce', async () => {
+    const { token } = broker.admin.createEnrollmentToken({ label: 'rotate-bad' });
+    const dir = await mkdtemp(join(tmpdir(), 'ward-attest-rotate-bad-'));
+    const { record } = await enroll(broker.url, token, { identity: new IdentityFile(dir), device: DEVICE, policy: 'required', env: { host: new LiveHost('linux'), stateDir: dir, tcti: tpm.tcti } });
+    const own = new TpmKeyStore({ host: new LiveHost('linux'), stateDir: dir, tcti: tpm.tcti, signer: 'tpm2-tools' });
+    await own.create('next');
+    const newSigner = await openSigner(own, 'next');
+    const jti = randomUUID();
+    // Bound to the right request but for another device: the broker computes another qualifying data.
+    const attestation = await certifyTpmKey(own, 'next', certifyQualifyingData({ aud: `${broker.url}/rotate`, jti, jkt: await jwkThumbprint(newSigner.publicJwk), deviceId: 'another-device' }));
+    const { area, attributes } = await own.publicArea('next');
+    const jws = await buildRotationRequest({
+      oldSigner: await openSigner(own, record.keyAlias),
+      newSigner,
+      deviceId: record.deviceId,
+      brokerUrl: broker.url,
+      jti,
+      tpm: { publicArea: area, attributes, attestation },
+    });
+    const response = await fetch(`${broker.url}/rotate`, { method: 'POST', headers: { 'content-type': 'application/jose' }, body: jws });
+    expect({ status: response.status, body: await response.json() }).toMatchObject({ status: 400, body: { error: 'rotation-invalid', reason: 'attestation-nonce' } });
+    expect(broker.admin.deviceDetail(record.deviceId)).toMatchObject({ thumbprint: record.thumbprint });
   });
 });
