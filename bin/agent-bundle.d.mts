@@ -3,5 +3,6 @@ export declare const ROOT: string;
 export declare const AGENT_DIST: string;
 export declare const AGENT_ENTRY: string;
 export declare const DAEMON_NODE_FLAGS: readonly string[];
-export declare function freshAgentBundle(): string | undefined;
-export declare function buildAgentBundle(): Promise<string>;
+/** `dir` defaults to AGENT_DIST. */
+export declare function freshAgentBundle(dir?: string): string | undefined;
+export declare function buildAgentBundle(dir?: string): Promise<string>;

@@ -8,7 +8,6 @@ export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** `npm run build:agent` writes the daemon here: `cli.js`, its chunks and `inputs.json` (written last). */
 export const AGENT_DIST = join(ROOT, 'dist', 'agent');
 export const AGENT_ENTRY = join(AGENT_DIST, 'cli.js');
-const MANIFEST = join(AGENT_DIST, 'inputs.json');
 /** Pure-JavaScript packages compiled into the bundle (minified, only what Ward uses): ~1 MB less heap than loading them from node_modules. */
 const INLINED = ['zod', 'pino', 'jose', 'semver', 'oauth4webapi', 'openid-client'];
 
@@ -29,15 +28,15 @@ export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1', '--no-opt', '--sing
  * The compiled agent's entry when it was built from the sources now in the tree (every input
  * file unchanged since the build), else undefined: a checkout then runs the TypeScript itself.
  */
-export function freshAgentBundle() {
+export function freshAgentBundle(dir = AGENT_DIST) {
   let manifest;
   try {
-    manifest = JSON.parse(readFileSync(MANIFEST, 'utf8'));
+    manifest = JSON.parse(readFileSync(join(dir, 'inputs.json'), 'utf8'));
     for (const input of manifest.inputs) if (statSync(join(ROOT, input)).mtimeMs > manifest.builtAtMs) return undefined;
   } catch {
     return undefined; // not built, or an input was removed since
   }
-  return AGENT_ENTRY;
+  return join(dir, 'cli.js');
 }
 
 /**
@@ -45,20 +44,20 @@ export function freshAgentBundle() {
  * that finds files relative to itself (the native TPM addon, the renderer build) finds the same
  * files from the bundle as from the source tree.
  */
-const sourceLocation = {
+const sourceLocation = (outdir) => ({
   name: 'source-location',
   setup(build) {
     build.onLoad({ filter: /\.ts$/ }, (args) => {
       const text = readFileSync(args.path, 'utf8');
       if (!text.includes('import.meta.')) return undefined;
-      const rel = relative(AGENT_DIST, args.path).split(sep).join('/');
+      const rel = relative(outdir, args.path).split(sep).join('/');
       const url = `new URL(${JSON.stringify(rel)}, import.meta.url).href`;
       const dir = `__wardFileURLToPath(new URL(${JSON.stringify(`${dirname(rel)}/`)}, import.meta.url)).slice(0, -1)`;
       const contents = `import { fileURLToPath as __wardFileURLToPath } from 'node:url';\n${text.replaceAll('import.meta.url', url).replaceAll('import.meta.dirname', dir)}`;
       return { contents, loader: 'ts' };
     });
   },
-};
+});
 
 /**
  * Bundle `ward` (main/cli/bin.ts) into dist/agent: minified, one chunk per command (the daemon
@@ -66,14 +65,14 @@ const sourceLocation = {
  * in node_modules (native addons among them). Written to a temporary directory and moved
  * into place, with the input list last, so a launcher never runs a half-written bundle.
  */
-export async function buildAgentBundle() {
+export async function buildAgentBundle(dir = AGENT_DIST) {
   const { build } = await import('esbuild');
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
   const external = [...Object.keys(pkg.dependencies), ...Object.keys(pkg.devDependencies)]
     .filter((name) => !INLINED.includes(name))
     .flatMap((name) => [name, `${name}/*`]);
   const startedAtMs = Date.now();
-  const tmp = `${AGENT_DIST}.tmp-${process.pid}`;
+  const tmp = `${dir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   const result = await build({
     absWorkingDir: ROOT,
@@ -90,14 +89,14 @@ export async function buildAgentBundle() {
     // CommonJS packages inlined into ESM still call require() for Node's built-ins.
     banner: { js: "import { createRequire as __wardCreateRequire } from 'node:module'; const require = __wardCreateRequire(import.meta.url);" },
     logLevel: 'warning',
-    plugins: [sourceLocation],
+    plugins: [sourceLocation(dir)],
   });
-  rmSync(MANIFEST, { force: true });
-  rmSync(AGENT_DIST, { recursive: true, force: true });
-  renameSync(tmp, AGENT_DIST);
+  rmSync(join(dir, 'inputs.json'), { force: true });
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
   const inputs = Object.keys(result.metafile.inputs).filter((p) => !p.startsWith('<'));
-  writeFileSync(MANIFEST, `${JSON.stringify({ builtAtMs: startedAtMs, inputs }, null, 1)}\n`);
-  return AGENT_ENTRY;
+  writeFileSync(join(dir, 'inputs.json'), `${JSON.stringify({ builtAtMs: startedAtMs, inputs }, null, 1)}\n`);
+  return join(dir, 'cli.js');
 }
 
 // `node bin/agent-bundle.mjs` (npm run build:agent)
