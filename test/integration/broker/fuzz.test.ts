@@ -5,6 +5,7 @@ import { adminHeaders, dpopProof, enroll, newDevice, postReport, postureReport, 
 
 const ENDPOINTS: readonly { method: string; path: string; device?: boolean; admin?: boolean }[] = [
   { method: 'POST', path: '/enroll' },
+  { method: 'POST', path: '/enroll/ek-challenge' },
   { method: 'POST', path: '/rotate' },
   { method: 'POST', path: '/posture', device: true },
   { method: 'GET', path: '/events', device: true },
