@@ -22,8 +22,20 @@ import { headerRecord } from './header-record.js';
  * (the response is returned as is, like `redirect: 'manual'` but readable), no
  * `Accept-Encoding` is sent (so bodies arrive unencoded), and `formData()` is not supported.
  */
-export const nodeHttpFetch: FetchLike = (input, init = {}) =>
-  new Promise<Response>((resolve, reject) => {
+export const nodeHttpFetch: FetchLike = createNodeHttpFetch();
+
+/**
+ * `inactivityTimeoutMs`: a connection silent that long (waiting for the answer, or between two
+ * chunks of the body) fails, as undici's 300 s headers and body timeouts make `fetch` fail. The
+ * event channel's own idle timeout (45 s, kept alive by the broker's heartbeats) is shorter.
+ */
+export function createNodeHttpFetch(options: { inactivityTimeoutMs?: number } = {}): FetchLike {
+  const inactivityTimeoutMs = options.inactivityTimeoutMs ?? 300_000;
+  return (input, init = {}) => send(input, init, inactivityTimeoutMs);
+}
+
+function send(input: string | URL, init: RequestInit, inactivityTimeoutMs: number): Promise<Response> {
+  return new Promise<Response>((resolve, reject) => {
     const url = new URL(input);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       reject(new TypeError(`unsupported URL scheme ${url.protocol}`));
@@ -37,8 +49,9 @@ export const nodeHttpFetch: FetchLike = (input, init = {}) =>
     const headers = headerRecord(init.headers);
     const body = requestBody(init.body, headers);
     if (body !== undefined) headers['content-length'] = String(body.byteLength);
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = send(url, { method: init.method ?? 'GET', headers });
+    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = request(url, { method: init.method ?? 'GET', headers });
+    req.setTimeout(inactivityTimeoutMs, () => req.destroy(new Error(`no data from ${url.origin} for ${inactivityTimeoutMs} ms`)));
     const onAbort = (): void => {
       req.destroy(abortReason(signal!));
     };
@@ -53,6 +66,7 @@ export const nodeHttpFetch: FetchLike = (input, init = {}) =>
     });
     req.end(body);
   });
+}
 
 function abortReason(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new DOMException('This operation was aborted', 'AbortError');

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventChannel } from '../../../../main/core/broker/event-channel.js';
 import type { SseMessage } from '../../../../main/core/broker/sse-parser.js';
 import { headerRecord } from '../../../../main/core/session/header-record.js';
-import { nodeHttpFetch } from '../../../../main/core/session/node-http-fetch.js';
+import { createNodeHttpFetch, nodeHttpFetch } from '../../../../main/core/session/node-http-fetch.js';
 
 /** A real HTTP server on 127.0.0.1: echoes requests, streams SSE, answers slowly on demand. */
 let server: ReturnType<typeof createServer>;
@@ -90,6 +90,10 @@ describe('nodeHttpFetch (real HTTP server)', () => {
     const pending = nodeHttpFetch(`${base}/slow`, { signal: abort.signal });
     abort.abort(new Error('idle timeout'));
     await expect(pending).rejects.toThrow('idle timeout');
+  });
+
+  it('fails a request whose connection stays silent longer than the inactivity timeout', async () => {
+    await expect(createNodeHttpFetch({ inactivityTimeoutMs: 50 })(`${base}/slow`)).rejects.toMatchObject({ cause: { message: /no data from .* for 50 ms/ } });
   });
 
   it('carries the event channel: SSE messages stream through the body', async () => {
