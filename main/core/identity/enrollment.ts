@@ -17,9 +17,12 @@
  *     "tpm"?: { "public": "<base64url TPM2B_PUBLIC of the key>", "attributes": ["fixedtpm", ...],
  *               "attestation"?: { "format": "tpm2-certify", "akPublic": "<b64url TPM2B_PUBLIC of the AK>",
  *                                 "certifyInfo": "<b64url TPM2B_ATTEST>", "certifySignature": "<b64url TPMT_SIGNATURE>" } }
+ *     "tpm_ek_activation"?: { "challenge_id": "<uuid>", "secret": "<b64url>" }
  *   }`
  * `tpm.attestation` (tpm-attestation.ts): TPM2_Certify of the key by the device's attestation key,
  * its qualifying data `certifyQualifyingData({ aud, jti, jkt, enrollmentToken })` of this request.
+ * `tpm_ek_activation`: the answer to `POST {broker}/enroll/ek-challenge` (credential activation of
+ * the AK against the TPM's EK certificate, tpm-attestation.ts `activateWithBroker`).
  * Answer 200/201 `application/json`: `{ "deviceId": "<string>", "brokerKeys": { "keys": [JWK, ...] } }`
  *   (`brokerKeys`: the broker's public signing keys, pinned by the agent for policy bundles and events).
  * Refusal 4xx `application/json`: `{ "error": "<code>", "error_description"?: "<sentence>" }`.
@@ -28,6 +31,7 @@
  * Same framing; header `typ: "ward-rotate+jwt"`, `jwk` = the NEW key, signed by the new key. Payload:
  *   `{ "aud": "{broker}/rotate", "iat", "exp", "jti", "device_id", "jkt": <new>, "old_jkt": <old>,
  *      "assurance", "key_store", "tpm"?, "old_key_proof": <compact JWS> }`
+ * (`tpm.attestation` certifies the NEW key, qualifying data `{ aud, jti, jkt: <new>, deviceId }`)
  * `old_key_proof` is signed by the OLD key: header `{ "alg": "ES256", "typ": "ward-rotate-old+jwt", "kid": <old jkt> }`,
  * payload `{ "aud", "iat", "exp", "jti" (same as outer), "device_id", "new_jkt" }`.
  * The broker verifies the inner JWS with the key it pinned for `device_id`, checks `new_jkt` is the
