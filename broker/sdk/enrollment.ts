@@ -3,7 +3,7 @@ import type { JWK } from 'jose';
 import { reject, type Rejection } from './errors.js';
 import { keyFromJwkHeader, parseCompactJws, parseJsonSegment, verifyEs256, type DeviceKey } from './jws.js';
 import { AssuranceLevelSchema } from './report-claims.js';
-import { keyAttestationOfRequest, type KeyAttestation, type TpmAttestationRejectReason } from './tpm-attestation.js';
+import { keyAttestationOfRequest, TpmClaimSchema, type KeyAttestation, type TpmAttestationRejectReason } from './tpm-attestation.js';
 import { DeviceFactsSchema } from '../../main/core/posture/snapshot.js';
 import type { AssuranceLevel } from '../../main/core/identity/key-store.js';
 
@@ -40,14 +40,7 @@ export const EnrollmentClaimsSchema = z
     assurance: AssuranceLevelSchema,
     key_store: z.enum(['tpm', 'os-keychain', 'secure-enclave', 'cng', 'memory']).optional(),
     device: DeviceFactsSchema.optional(),
-    tpm: z
-      .object({
-        public: z.string().regex(/^[A-Za-z0-9_-]+$/).max(4096),
-        attributes: z.array(z.string().max(64)).max(32),
-        /** TPM2_Certify by the device's attestation key; checked by {@link verifyTpmKeyAttestation}. */
-        attestation: z.unknown().optional(),
-      })
-      .optional(),
+    tpm: TpmClaimSchema.optional(),
     nonce: z.string().max(256).optional(),
   })
   .loose();

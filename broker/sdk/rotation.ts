@@ -3,7 +3,7 @@ import type { JWK } from 'jose';
 import { reject, type Rejection } from './errors.js';
 import { importDeviceKey, keyFromJwkHeader, parseCompactJws, parseJsonSegment, verifyEs256, type DeviceKey, type PublicKeyInput } from './jws.js';
 import { AssuranceLevelSchema } from './report-claims.js';
-import { keyAttestationOfRequest, type KeyAttestation, type TpmAttestationRejectReason } from './tpm-attestation.js';
+import { keyAttestationOfRequest, TpmClaimSchema, type KeyAttestation, type TpmAttestationRejectReason } from './tpm-attestation.js';
 import type { AssuranceLevel } from '../../main/core/identity/key-store.js';
 
 /**
@@ -53,14 +53,8 @@ export const RotationClaimsSchema = z
     old_jkt: Thumbprint,
     assurance: AssuranceLevelSchema,
     key_store: z.enum(['tpm', 'os-keychain', 'secure-enclave', 'cng', 'memory']).optional(),
-    tpm: z
-      .object({
-        public: z.string().regex(/^[A-Za-z0-9_-]+$/).max(4096),
-        attributes: z.array(z.string().max(64)).max(32),
-        /** TPM2_Certify of the NEW key, bound to this request (`aud`, `jti`, `jkt`, `device_id`). */
-        attestation: z.unknown().optional(),
-      })
-      .optional(),
+    /** For a TPM key; `attestation` certifies the NEW key, bound to this request (`aud`, `jti`, `jkt`, `device_id`). */
+    tpm: TpmClaimSchema.optional(),
     old_key_proof: z.string().min(1).max(16 * 1024),
   })
   .loose();

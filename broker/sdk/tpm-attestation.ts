@@ -1,5 +1,6 @@
 import { createHash, createPublicKey, timingSafeEqual, verify as nodeVerify, type JsonWebKey } from 'node:crypto';
 import type { JWK } from 'jose';
+import { z } from 'zod';
 import { reject, type Rejection } from './errors.js';
 import { certifyQualifyingData, TpmKeyAttestationSchema, type CertifyBinding } from '../../main/core/identity/tpm-attestation.js';
 import { parseTpmPublic, parseTpmSignature, Reader, TPM_ALG_SHA256, type TpmEccPublic, type TpmObjectAttribute } from '../../main/core/identity/tpm-structures.js';
@@ -220,6 +221,17 @@ export function verifyTpmKeyAttestation(input: VerifyTpmAttestationInput): TpmAt
     },
   };
 }
+
+/**
+ * The `tpm` claim of enrollment and rotation requests: the key's TPM2B_PUBLIC, its attribute names
+ * and, optionally, a TPM2_Certify of it (checked by {@link keyAttestationOfRequest}, so that a
+ * malformed attestation is refused as `attestation-malformed`, not as a malformed request).
+ */
+export const TpmClaimSchema = z.object({
+  public: z.string().regex(/^[A-Za-z0-9_-]+$/).max(4096),
+  attributes: z.array(z.string().max(64)).max(32),
+  attestation: z.unknown().optional(),
+});
 
 /**
  * What vouches for the device key beyond its own claim: `tpm-certified` when the request carried a
