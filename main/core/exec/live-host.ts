@@ -4,7 +4,7 @@ import { createReadStream } from 'node:fs';
 import { access, constants, open, readdir, readlink } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { Platform } from '../platform.js';
-import { allowedPaths } from './allowlist/index.js';
+import { allowedPaths, commandGuard } from './allowlist/index.js';
 import { ExecError } from './exec-error.js';
 import type { ExecOptions, ExecResult, Host, ReadOptions } from './host.js';
 import { withTimeout } from './timeout.js';
@@ -93,6 +93,8 @@ export class LiveHost implements Host {
   async run(command: string, args: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
     const candidates = this.paths(command);
     if (!candidates) throw new ExecError('not-allowed', command, `${command} is not an allow-listed command on ${this.platform}`);
+    const refused = await commandGuard(this.platform, command)?.(args);
+    if (refused) throw new ExecError('not-allowed', command, refused);
     const path = await this.resolve(command);
     if (!path) {
       throw new ExecError('not-found', command, `${command} is not installed (looked in ${candidates.join(', ')})`);

@@ -1,7 +1,7 @@
 import type { Platform } from '../../platform.js';
 import { darwinCommands } from './darwin.js';
 import { linuxCommands } from './linux.js';
-import { tpmCommands } from './tpm.js';
+import { tpmCommandGuards, tpmCommands } from './tpm.js';
 import { win32Commands } from './win32.js';
 
 const byPlatform: Readonly<Record<Platform, Readonly<Record<string, readonly string[]>>>> = {
@@ -19,4 +19,19 @@ export function allowedPaths(platform: Platform, command: string): readonly stri
 /** Every allow-listed command name for a platform (for `ward doctor` and the README). */
 export function allowedCommands(platform: Platform): string[] {
   return Object.keys(byPlatform[platform]).sort();
+}
+
+/** A check of a command's arguments before it starts: the reason it is refused, or null. */
+export type CommandGuard = (args: readonly string[]) => Promise<string | null>;
+
+const guardsByPlatform: Readonly<Record<Platform, Readonly<Record<string, CommandGuard>>>> = {
+  linux: tpmCommandGuards,
+  darwin: {},
+  win32: {},
+};
+
+/** The argument check for `command` on `platform`, if it has one. */
+export function commandGuard(platform: Platform, command: string): CommandGuard | undefined {
+  const table = guardsByPlatform[platform];
+  return Object.hasOwn(table, command) ? table[command] : undefined;
 }
