@@ -174,4 +174,20 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX device_set_queue_created ON device_set_queue (created_at);
   `,
+  // 6: pending EK credential-activation challenges (POST /enroll/ek-challenge), so a broker
+  // restart between the challenge and the enrollment loses none, and a used one stays used.
+  // Only a hash of each credential's secret is kept.
+  `
+  CREATE TABLE ek_challenges (
+    id TEXT PRIMARY KEY,
+    secret_sha256 TEXT NOT NULL,
+    ak_name TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER
+  );
+  CREATE INDEX ek_challenges_expires ON ek_challenges (expires_at);
+  CREATE INDEX ek_challenges_created ON ek_challenges (created_at);
+  `,
 ];

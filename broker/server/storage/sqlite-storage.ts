@@ -4,6 +4,7 @@ import { BrokerError } from '../errors.js';
 import { MIGRATIONS } from './migrations.js';
 import { sqliteDeviceClaims } from './sqlite-device-claims.js';
 import { sqliteDeviceSetQueue } from './sqlite-device-set-queue.js';
+import { sqliteEkChallenges } from './sqlite-ek-challenges.js';
 import type {
   BrokerStorage,
   ChallengeRow,
@@ -13,6 +14,7 @@ import type {
   CredentialRole,
   DeviceClaimStore,
   DeviceSetQueueStore,
+  EkChallengeRows,
   DeviceRecord,
   DeviceWithVerdict,
   EnrollmentTokenRecord,
@@ -116,6 +118,7 @@ export class SqliteStorage implements BrokerStorage {
   readonly pushQueue: PushQueueStore;
   readonly deviceClaims: DeviceClaimStore;
   readonly deviceSetQueue: DeviceSetQueueStore;
+  readonly ekChallenges: EkChallengeRows;
   /** One transaction wrapper for every group commit, rather than a new one per call. */
   readonly #runInTransaction: (fn: () => unknown) => unknown;
 
@@ -183,6 +186,7 @@ export class SqliteStorage implements BrokerStorage {
     this.pushQueue = this.#pushQueue();
     this.deviceClaims = sqliteDeviceClaims(this.#db);
     this.deviceSetQueue = sqliteDeviceSetQueue(this.#db);
+    this.ekChallenges = sqliteEkChallenges(this.#db);
   }
 
   #migrate(): void {

@@ -62,6 +62,8 @@ export interface BrokerStorage {
   deviceClaims: DeviceClaimStore;
   /** Each device's RFC 8936 poll queue: SETs addressed to it and not yet acknowledged. */
   deviceSetQueue: DeviceSetQueueStore;
+  /** Pending EK credential-activation challenges (`POST /enroll/ek-challenge`), until they expire. */
+  ekChallenges: EkChallengeRows;
 
   close(): void;
 }
@@ -304,4 +306,29 @@ export interface DeviceSetQueueStore {
   forDevice(deviceId: string): SetQueueStore;
   /** Drop SETs queued before `cutoffMs`, whatever the device; returns how many. */
   purgeBefore(cutoffMs: number): number;
+}
+
+/** A credential made for an attestation key by `POST /enroll/ek-challenge` (ek-activation.ts). */
+export interface EkChallengeRow {
+  readonly id: string;
+  /** SHA-256 of the credential's secret, base64url: the secret itself is never stored. */
+  readonly secretSha256: string;
+  /** The AK's TPM name, hex: the only key the challenge can vouch for. */
+  readonly akName: string;
+  /** Issuer of the verified EK certificate. */
+  readonly issuer: string;
+  readonly createdAtMs: number;
+  readonly expiresAtMs: number;
+}
+
+export interface EkChallengeRows {
+  /** Add a challenge, first dropping expired ones and, beyond `maxRows`, the oldest. */
+  insert(row: EkChallengeRow, maxRows: number): void;
+  /**
+   * Mark a challenge used, atomically, if it exists, is unused and has not expired at `nowMs`;
+   * returns it then, else undefined. A used row stays (used) until it expires.
+   */
+  spend(id: string, nowMs: number): EkChallengeRow | undefined;
+  /** Delete challenges that expired at or before `nowMs`; returns how many. */
+  purge(nowMs: number): number;
 }
