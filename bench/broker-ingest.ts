@@ -35,11 +35,6 @@ export async function measureIngestOverLoopback(options: {
   try {
     const url = await listeningUrl(broker);
     if (broker.pid === undefined) throw new Error('the broker has no pid');
-    devices = fork('bin/run-ts.mjs', ['bench/support/ingest-devices.ts'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const answer = new Promise<IngestLoadResult>((resolve, reject) => {
-      devices?.once('message', (m: { result?: IngestLoadResult; error?: string }) => (m.result ? resolve(m.result) : reject(new Error(m.error ?? 'the device process failed'))));
-      devices?.once('exit', (code) => reject(new Error(`the device process exited (${code}) without an answer`)));
-    });
     const request: IngestLoadRequest = {
       url,
       adminToken: readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(),
@@ -48,7 +43,15 @@ export async function measureIngestOverLoopback(options: {
       closed: options.closed,
       open: options.open,
     };
-    devices.send(request);
+    devices = fork('bin/run-ts.mjs', ['bench/support/ingest-devices.ts'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const answer = new Promise<IngestLoadResult>((resolve, reject) => {
+      devices?.on('message', (m: { ready?: true; result?: IngestLoadResult; error?: string }) => {
+        if (m.ready) devices?.send(request);
+        else if (m.result) resolve(m.result);
+        else reject(new Error(m.error ?? 'the device process failed'));
+      });
+      devices?.once('exit', (code) => reject(new Error(`the device process exited (${code}) without an answer`)));
+    });
     return await answer;
   } finally {
     devices?.kill('SIGTERM');

@@ -3,7 +3,7 @@
  * `bench/broker-ingest.ts`), so that neither their signing nor their HTTP client shares a
  * process or an event loop with the broker being measured.
  *
- * Protocol (IPC): the parent sends one {@link IngestLoadRequest}; this process enrolls its
+ * Protocol (IPC): this process says `{ ready }`, the parent sends one {@link IngestLoadRequest}; this process enrolls its
  * devices, runs the closed-loop phase then the open-loop phase, answers one
  * {@link IngestLoadResult} (or `{ error }`) and exits.
  *
@@ -233,20 +233,19 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
     const item = queues[d]?.[Math.floor(index / devices.length)];
     if (!item) throw new Error(`no pre-signed report ${index}`);
     busy[d] = true;
+    const answered = (isAccepted: boolean): void => {
+      latencies.push(performance.now() - dueMs);
+      if (!isAccepted) failures++;
+      busy[d] = false;
+      const next = waiting[d]?.shift();
+      if (next) send(next.index, next.dueMs);
+      if (latencies.length === total) settle();
+    };
     post(postureUrl, item, agent).then(
-      (status) => {
-        latencies.push(performance.now() - dueMs);
-        if (status !== 200) failures++;
-        busy[d] = false;
-        const next = waiting[d]?.shift();
-        if (next) send(next.index, next.dueMs);
-        if (latencies.length === total) settle();
-      },
+      (status) => answered(status === 200),
       (err: unknown) => {
-        failures++;
-        latencies.push(performance.now() - dueMs);
-        console.error(err);
-        if (latencies.length === total) settle();
+        if (failures === 0) progress(`a report failed: ${err instanceof Error ? err.message : String(err)}`);
+        answered(false);
       },
     );
   };
@@ -308,3 +307,5 @@ process.once('message', (message: IngestLoadRequest) => {
     (err: unknown) => process.send?.({ error: err instanceof Error ? err.message : String(err) }, () => process.exit(1)),
   );
 });
+// Only now is the listener there: a request sent before it would be lost.
+process.send?.({ ready: true });
