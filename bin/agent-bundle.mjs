@@ -15,14 +15,14 @@ const INLINED = ['zod', 'pino', 'jose', 'semver', 'oauth4webapi', 'openid-client
  * V8 flags for the long-running, mostly idle daemon (measured in docs/continuous-access.md):
  *  - a 1 MB young generation instead of up to 16 MB: the idle agent allocates little, and a
  *    large nursery is resident memory between scavenges;
- *  - no optimizing compiler (TurboFan): the agent wakes a few times a minute, interpreted and
- *    baseline code is fast enough, and TurboFan's code and zone memory then never page in;
+ *  - no optimizing or baseline compiler (TurboFan, Sparkplug): the agent wakes a few times a
+ *    minute, the interpreter is fast enough, and the compilers' code and output never page in;
  *  - GC on the main thread only: no helper threads with their own stacks and malloc arenas;
  *  - V8's optimize-for-size mode: the heap grows in smaller steps and keeps less free space.
  * They are command-line flags because V8 reads them when the heap is set up (setting them with
  * `v8.setFlagsFromString` at run time crashes the GC).
  */
-export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1', '--no-opt', '--single-threaded-gc', '--optimize-for-size'];
+export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1', '--no-opt', '--no-sparkplug', '--single-threaded-gc', '--optimize-for-size'];
 
 /**
  * The compiled agent's entry when it was built from the sources now in the tree (every input
