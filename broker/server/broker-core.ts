@@ -22,6 +22,15 @@ const MAX_DEVICE_NAME = 200;
 /** How the device key is vouched for, weakest first (docs/broker-sdk.md, "TPM key attestation"). */
 const KEY_ATTESTATIONS = ['uncertified', 'tpm-certified', 'ek-attested'] as const;
 
+/** What the broker verified about the device key: kept in the device's attributes and told to the agent. */
+export interface DeviceKeyAttestation {
+  readonly keyAttestation: (typeof KEY_ATTESTATIONS)[number];
+  /** The TPM name (hex) of the attestation key that certified the key. */
+  readonly attestationKeyName: string | null;
+  /** Issuer of the EK certificate the attestation key was activated against (`ek-attested`). */
+  readonly ekIssuer: string | null;
+}
+
 export interface CoreDeps {
   readonly storage: BrokerStorage;
   readonly hub: EventHub;
@@ -41,7 +50,7 @@ export interface CreatedEnrollmentToken {
   readonly expiresAt: string;
 }
 
-export interface EnrollmentAnswer {
+export interface EnrollmentAnswer extends DeviceKeyAttestation {
   readonly deviceId: string;
   /** The broker's public keys (JWKS) that sign policy bundles and SETs: agents pin them. */
   readonly brokerKeys: { keys: unknown[] };
@@ -94,7 +103,7 @@ export class BrokerCore {
 
   constructor(private readonly d: CoreDeps) {
     this.#challenges = new DurableChallenges(d.storage.challenges, d.now);
-    this.#ek = EkActivation.fromPems(d.config.tpmEkCaCertificates, d.now);
+    this.#ek = EkActivation.fromPems(d.config.tpmEkCaCertificates, d.storage.ekChallenges, d.now);
   }
 
   // ---- credentials -------------------------------------------------------------------------
@@ -152,13 +161,14 @@ export class BrokerCore {
     const token = claimToken ?? enrollmentToken;
     if (!token) throw new BrokerError('enrollment-token-invalid', 'An enrollment token is needed: ask IT for one (ward-broker token create).', { reason: 'token-missing' });
     const name = claims.device?.hostname?.slice(0, MAX_DEVICE_NAME) || null;
+    // `tpm-certified`: the SDK verified a TPM2_Certify of this key by the device's AK;
+    // `ek-attested`: and that AK passed credential activation against a trusted EK certificate.
+    const keyAttestation = this.#keyAttestationAttributes(verdict.enrollment.keyAttestation, (claims as Record<string, unknown>).tpm_ek_activation);
     const attributes: Record<string, unknown> = {
       ...(claims.key_store ? { keyStore: claims.key_store } : {}),
       ...(claims.device ? { os: claims.device.os, agentVersion: claims.device.agentVersion } : {}),
       ...(claims.tpm ? { tpmAttributes: claims.tpm.attributes } : {}),
-      // `tpm-certified`: the SDK verified a TPM2_Certify of this key by the device's AK;
-      // `ek-attested`: and that AK passed credential activation against a trusted EK certificate.
-      ...this.#keyAttestationAttributes(verdict.enrollment.keyAttestation, (claims as Record<string, unknown>).tpm_ek_activation),
+      ...keyAttestation,
     };
     const result = this.d.storage.enrollDevice(
       hashSecret(token),
@@ -175,7 +185,7 @@ export class BrokerCore {
       throw new BrokerError(result.reason === 'key-already-enrolled' ? 'conflict' : 'enrollment-token-invalid', messages[result.reason], { reason: result.reason });
     }
     this.d.log.info({ deviceId: result.device.id, tokenId: result.token.id, assurance: result.device.assurance }, 'device enrolled');
-    return this.#deviceAnswer(result.device.id, thumbprint);
+    return this.#deviceAnswer(result.device.id, thumbprint, keyAttestation);
   }
 
   /** `POST /enroll/ek-challenge` (docs/broker-sdk.md): a credential for the AK, encrypted to the verified EK. */
@@ -183,13 +193,13 @@ export class BrokerCore {
     return this.#ek.challenge(body);
   }
 
-  #keyAttestationAttributes(attestation: KeyAttestation, ekClaim: unknown): Record<string, unknown> {
+  #keyAttestationAttributes(attestation: KeyAttestation, ekClaim: unknown): DeviceKeyAttestation {
     if (attestation.status !== 'tpm-certified') {
       if (ekClaim !== undefined) throw new BrokerError('enrollment-invalid', 'An EK activation needs a verified TPM2_Certify of the key.', { reason: 'ek-activation-mismatch' });
-      return { keyAttestation: 'uncertified' };
+      return { keyAttestation: 'uncertified', attestationKeyName: null, ekIssuer: null };
     }
     const ek = ekClaim === undefined ? undefined : this.#ek.redeem(ekClaim, attestation.akName);
-    return { keyAttestation: ek ? 'ek-attested' : 'tpm-certified', attestationKeyName: attestation.akName, ...(ek ? { ekIssuer: ek.issuer } : {}) };
+    return { keyAttestation: ek ? 'ek-attested' : 'tpm-certified', attestationKeyName: attestation.akName, ekIssuer: ek ? ek.issuer : null };
   }
 
   /**
@@ -197,18 +207,23 @@ export class BrokerCore {
    * same AK that was activated against the EK at enrollment stays `ek-attested`; certified by
    * another AK, `tpm-certified`; not certified, `uncertified`.
    */
-  #rotatedKeyAttestation(deviceId: string, attestation: KeyAttestation): Record<string, unknown> {
+  #rotatedKeyAttestation(deviceId: string, attestation: KeyAttestation): DeviceKeyAttestation {
     if (attestation.status !== 'tpm-certified') return { keyAttestation: 'uncertified', attestationKeyName: null, ekIssuer: null };
     const before = this.d.storage.getDevice(deviceId)?.attributes;
     const sameAk = before?.keyAttestation === 'ek-attested' && before.attestationKeyName === attestation.akName;
-    return { keyAttestation: sameAk ? 'ek-attested' : 'tpm-certified', attestationKeyName: attestation.akName, ekIssuer: sameAk ? (before.ekIssuer ?? null) : null };
+    const ekIssuer = sameAk && typeof before.ekIssuer === 'string' ? before.ekIssuer : null;
+    return { keyAttestation: sameAk ? 'ek-attested' : 'tpm-certified', attestationKeyName: attestation.akName, ekIssuer };
   }
 
-  /** What /enroll and /rotate answer: the device id, the broker keys to pin, the current policy. */
-  async #deviceAnswer(deviceId: string, thumbprint: string): Promise<EnrollmentAnswer> {
+  /**
+   * What /enroll and /rotate answer: the device id, the broker keys to pin, the current policy, and
+   * what the broker verified about the key (so `ward identity` can say it).
+   */
+  async #deviceAnswer(deviceId: string, thumbprint: string, attestation: DeviceKeyAttestation): Promise<EnrollmentAnswer> {
     const bundle = await this.policyBundle().catch(() => undefined);
     return {
       deviceId,
+      ...attestation,
       brokerKeys: this.d.keys.brokerJwks,
       issuer: this.d.issuer,
       clientId: 'ward-agent',
@@ -238,10 +253,11 @@ export class BrokerCore {
       throw new BrokerError('rotation-invalid', `The key rotation request was refused: ${verdict.detail}.`, { reason: verdict.reason });
     }
     const { deviceId, claims, oldThumbprint, thumbprint, publicJwk } = verdict.rotation;
+    const keyAttestation = this.#rotatedKeyAttestation(deviceId, verdict.rotation.keyAttestation);
     const attributes: Record<string, unknown> = {
       ...(claims.key_store ? { keyStore: claims.key_store } : {}),
       ...(claims.tpm ? { tpmAttributes: claims.tpm.attributes } : {}),
-      ...this.#rotatedKeyAttestation(deviceId, verdict.rotation.keyAttestation),
+      ...keyAttestation,
     };
     const result = this.d.storage.rotateDeviceKey(deviceId, oldThumbprint, { jkt: thumbprint, publicJwk, assurance: claims.assurance, attributes }, nowMs);
     if (!result.ok) {
@@ -277,7 +293,7 @@ export class BrokerCore {
       .catch((err: unknown) => this.d.log.error({ err, deviceId }, 'could not emit credential-change'));
     // Channels opened with the old key's DPoP proof end: the agent reconnects with the new key.
     this.d.hub.disconnect(deviceId);
-    return this.#deviceAnswer(deviceId, thumbprint);
+    return this.#deviceAnswer(deviceId, thumbprint, keyAttestation);
   }
 
   listEnrollmentTokens(): Record<string, unknown>[] {

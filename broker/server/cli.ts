@@ -187,13 +187,18 @@ async function run(argv: string[], io: CliIO): Promise<number> {
         print(io, await c.request('GET', `/devices/${encodeURIComponent(arg)}`));
         return EXIT.ok;
       }
-      const { devices } = (await c.request('GET', '/devices')) as { devices: { deviceId: string; name: string | null; revokedAt: string | null; connected: boolean; posture: { decision: string; ageSeconds: number } | null }[] };
+      const { devices } = (await c.request('GET', '/devices')) as {
+        devices: { deviceId: string; name: string | null; assurance: string; keyAttestation: string; revokedAt: string | null; connected: boolean; posture: { decision: string; ageSeconds: number } | null }[];
+      };
       if (values.json) print(io, { devices });
       else {
-        io.stdout(`${'DEVICE'.padEnd(38)}${'NAME'.padEnd(24)}${'DECISION'.padEnd(10)}${'AGE'.padEnd(8)}STATE\n`);
+        // ATTESTATION: what the broker verified about the device key (docs/broker-server.md, "Devices").
+        io.stdout(`${'DEVICE'.padEnd(38)}${'NAME'.padEnd(24)}${'ASSURANCE'.padEnd(13)}${'ATTESTATION'.padEnd(15)}${'DECISION'.padEnd(10)}${'AGE'.padEnd(8)}STATE\n`);
         for (const d of devices) {
           const state = d.revokedAt ? 'revoked' : d.connected ? 'online' : 'offline';
-          io.stdout(`${d.deviceId.padEnd(38)}${(d.name ?? '-').slice(0, 22).padEnd(24)}${(d.posture?.decision ?? '-').padEnd(10)}${(d.posture ? `${d.posture.ageSeconds}s` : '-').padEnd(8)}${state}\n`);
+          io.stdout(
+            `${d.deviceId.padEnd(38)}${(d.name ?? '-').slice(0, 22).padEnd(24)}${d.assurance.padEnd(13)}${d.keyAttestation.padEnd(15)}${(d.posture?.decision ?? '-').padEnd(10)}${(d.posture ? `${d.posture.ageSeconds}s` : '-').padEnd(8)}${state}\n`,
+          );
         }
       }
       return EXIT.ok;

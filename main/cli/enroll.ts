@@ -4,8 +4,9 @@ import { defaultConfigLocations } from '../core/config/sources.js';
 import { EnrollmentTokenLedger } from '../core/config/enrollment-token.js';
 import { loadConfig } from '../core/config/resolve.js';
 import { WardError } from '../core/errors.js';
-import { enroll, type EnrollResult } from '../core/identity/enrollment.js';
+import { enroll } from '../core/identity/enrollment.js';
 import { IdentityFile } from '../core/identity/identity-record.js';
+import { describeKeyAttestation } from '../core/identity/key-attestation.js';
 import { takeSnapshot } from '../core/posture/engine.js';
 import { AGENT_VERSION } from '../core/version.js';
 import { identityEnvironment } from './identity.js';
@@ -80,16 +81,10 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   }
   if (fallbackReason) io.stderr(`ward enroll: note: ${fallbackReason}\n`);
   if (keyAttestation && !keyAttestation.certified) io.stderr(`ward enroll: note: the TPM did not certify the key (${keyAttestation.reason}); enrolled uncertified\n`);
+  const attestation = describeKeyAttestation(record);
   io.stdout(
     `Enrolled with ${record.brokerUrl}.\n  device id   ${record.deviceId}\n  key store   ${record.keyStore} (assurance: ${record.assurance})\n  thumbprint  ${record.thumbprint}\n` +
-      (keyAttestation ? `  attested    ${attestationLine(keyAttestation)}\n` : ''),
+      `  attestation ${attestation.status}: ${attestation.description}\n`,
   );
   return EXIT.ok;
-}
-
-function attestationLine(attestation: NonNullable<EnrollResult['keyAttestation']>): string {
-  if (!attestation.certified) return 'no';
-  return attestation.ekAttested
-    ? "yes: TPM2_Certify by this TPM's attestation key, chained to the TPM maker's EK certificate"
-    : `yes: TPM2_Certify by this TPM's attestation key (not chained to an EK certificate: ${attestation.ekReason})`;
 }

@@ -3,6 +3,7 @@ import { LiveHost } from '../core/exec/live-host.js';
 import { identityStatus, loadDeviceIdentity, type IdentityStatus } from '../core/identity/device-identity.js';
 import { rotateDeviceKey } from '../core/identity/enrollment.js';
 import { IdentityFile, type IdentityRecord } from '../core/identity/identity-record.js';
+import { describeKeyAttestation } from '../core/identity/key-attestation.js';
 import { RotationJournal } from '../core/identity/rotation-journal.js';
 import { describeTpmSigner } from '../core/identity/native-tpm.js';
 import type { KeyStoreEnvironment } from '../core/identity/select-key-store.js';
@@ -15,7 +16,9 @@ const HELP = `Usage: ward identity [--json]
        ward identity rotate
 
 Shows this device's identity: the device id the broker issued, where its key is held (key store
-and assurance level), the key's RFC 7638 thumbprint, and whether the key is usable right now.
+and assurance level), what the broker verified about the key at enrollment or the last rotation
+(attestation: ek-attested, tpm-certified or uncertified, and what that proves), the key's RFC 7638
+thumbprint, and whether the key is usable right now.
 \`rotate\` replaces the device key (a request signed by both the old and the new key). If a
 rotation was interrupted (crash, broker down), running it again finishes it with the same new key.
 
@@ -57,11 +60,13 @@ export function renderIdentity(status: IdentityStatus, tpmLine?: string, signerL
     return `The device identity is damaged: ${status.error.message}\n  ${status.error.hint ?? 'Run `ward reset`, then `ward enroll`.'}\n`;
   }
   const r = status.record;
+  const attestation = describeKeyAttestation(r);
   const rows: [string, string][] = [
     ['device id', r.deviceId],
     ['broker', r.brokerUrl],
     ['key store', STORE_WORDS[r.keyStore]],
     ['assurance', r.assurance],
+    ['attestation', `${attestation.status}: ${attestation.description}`],
     ['thumbprint', r.thumbprint],
     ['enrolled', r.enrolledAt],
     ...(r.rotatedAt ? ([['key rotated', r.rotatedAt]] as [string, string][]) : []),
@@ -80,7 +85,7 @@ export function renderIdentity(status: IdentityStatus, tpmLine?: string, signerL
 
 function statusJson(status: IdentityStatus): unknown {
   if (status.state === 'enrolled') {
-    return { ...status, key: status.key === 'ok' ? { ok: true } : { ok: false, ...status.key.toJSON() } };
+    return { ...status, key: status.key === 'ok' ? { ok: true } : { ok: false, ...status.key.toJSON() }, attestation: describeKeyAttestation(status.record) };
   }
   if (status.state === 'damaged') return { ...status, error: status.error.toJSON() };
   return status;

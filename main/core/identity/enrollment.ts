@@ -23,8 +23,11 @@
  * its qualifying data `certifyQualifyingData({ aud, jti, jkt, enrollmentToken })` of this request.
  * `tpm_ek_activation`: the answer to `POST {broker}/enroll/ek-challenge` (credential activation of
  * the AK against the TPM's EK certificate, tpm-attestation.ts `activateWithBroker`).
- * Answer 200/201 `application/json`: `{ "deviceId": "<string>", "brokerKeys": { "keys": [JWK, ...] } }`
- *   (`brokerKeys`: the broker's public signing keys, pinned by the agent for policy bundles and events).
+ * Answer 200/201 `application/json`: `{ "deviceId": "<string>", "brokerKeys": { "keys": [JWK, ...] },
+ *   "keyAttestation"?: "uncertified" | "tpm-certified" | "ek-attested", "attestationKeyName"?: "<hex>" | null,
+ *   "ekIssuer"?: "<DN>" | null }`
+ *   (`brokerKeys`: the broker's public signing keys, pinned by the agent for policy bundles and events;
+ *   `keyAttestation`: what the broker verified about the key, kept in the identity record).
  * Refusal 4xx `application/json`: `{ "error": "<code>", "error_description"?: "<sentence>" }`.
  *
  * ## POST {broker}/rotate
@@ -44,8 +47,9 @@ import { truncate } from '../errors.js';
 import type { DeviceFacts } from '../posture/snapshot.js';
 import { openSigner } from './device-signer.js';
 import { IdentityError } from './errors.js';
-import { BrokerJwksSchema, type BrokerJwks, type IdentityFile, type IdentityRecord } from './identity-record.js';
+import { BrokerJwksSchema, IDENTITY_RECORD_VERSION, type BrokerJwks, type IdentityFile, type IdentityRecord } from './identity-record.js';
 import { jwkThumbprint, publicPart, signJwt } from './jws.js';
+import { KeyAttestationAnswerSchema, keyAttestationRecord, type KeyAttestationAnswer } from './key-attestation.js';
 import { RotationJournal } from './rotation-journal.js';
 import type { DeviceKeyStore, DeviceSigner } from './key-store.js';
 import { selectKeyStore, type HardwarePolicy, type KeyStoreEnvironment } from './select-key-store.js';
@@ -78,8 +82,9 @@ export const EnrollmentAnswerSchema = z.object({
       .min(1)
       .max(20),
   }),
+  ...KeyAttestationAnswerSchema.shape,
 });
-export interface EnrollmentAnswer {
+export interface EnrollmentAnswer extends KeyAttestationAnswer {
   readonly deviceId: string;
   readonly brokerKeys: BrokerJwks;
 }
@@ -297,8 +302,14 @@ export async function enroll(brokerUrl: string, token: string, options: EnrollOp
     const { tpm, attestationError, ekActivation, ekReason } = await attestedTpmFacts(store, alias, binding, { brokerBase: base, fetch: options.fetch });
     const jws = await buildEnrollmentRequest({ signer, token, brokerUrl: base, device: options.device, jti, ...(tpm ? { tpm } : {}), ...(ekActivation ? { ekActivation } : {}) });
     const answer = await postToBroker(`${base}/enroll`, jws, options.fetch);
+    const keyAttestation = keyAttestationRecord(answer, {
+      keyStore: store.kind,
+      certified: tpm?.attestation !== undefined,
+      ...(attestationError ? { certifyError: attestationError } : {}),
+      ...(ekReason ? { ekReason } : {}),
+    });
     const record: IdentityRecord = {
-      version: 1,
+      version: IDENTITY_RECORD_VERSION,
       deviceId: answer.deviceId,
       keyAlias: alias,
       keyStore: store.kind,
@@ -309,16 +320,17 @@ export async function enroll(brokerUrl: string, token: string, options: EnrollOp
       brokerKeys: answer.brokerKeys,
       enrolledAt: (options.now?.() ?? new Date()).toISOString(),
       ...(fallbackReason ? { fallbackReason } : {}),
+      ...(keyAttestation ? { keyAttestation } : {}),
     };
     await options.identity.write(record);
-    const keyAttestation: EnrollResult['keyAttestation'] =
+    const sent: EnrollResult['keyAttestation'] =
       tpm &&
       (!tpm.attestation
         ? { certified: false, reason: attestationError ?? 'not made' }
         : ekActivation
           ? { certified: true, ekAttested: true }
           : { certified: true, ekAttested: false, ekReason: ekReason ?? 'not tried' });
-    return { record, fallbackReason, ...(keyAttestation ? { keyAttestation } : {}) };
+    return { record, fallbackReason, ...(sent ? { keyAttestation: sent } : {}) };
   } catch (err) {
     await store.delete(alias).catch(() => undefined);
     throw err;
@@ -406,18 +418,21 @@ async function rotateLocked(options: RotateOptions, journal: RotationJournal): P
   // The new TPM key is certified by the AK, bound to this request (docs/identity.md).
   const jti = randomUUID();
   const binding = { aud: `${current.brokerUrl}/rotate`, jti, jkt: await jwkThumbprint(newSigner.publicJwk), deviceId: current.deviceId };
-  const { tpm } = await attestedTpmFacts(store, alias, binding, undefined);
+  const { tpm, attestationError } = await attestedTpmFacts(store, alias, binding, undefined);
   const jws = await buildRotationRequest({ oldSigner, newSigner, deviceId: current.deviceId, brokerUrl: current.brokerUrl, jti, ...(tpm ? { tpm } : {}) });
   let brokerKeys: BrokerJwks;
+  // What the broker verified about the NEW key; what it said of the old key no longer applies.
+  let answered: KeyAttestationAnswer = {};
   try {
     const answer = await postToBroker(`${current.brokerUrl}/rotate`, jws, options.fetch);
     if (answer.deviceId !== current.deviceId) {
       throw new IdentityError('broker-response-invalid', 'the broker answered the key rotation for a different device');
     }
     brokerKeys = answer.brokerKeys;
+    answered = answer;
   } catch (err) {
     if (err instanceof BrokerRefusal && err.reason === 'same-key') {
-      brokerKeys = current.brokerKeys; // an earlier attempt with this key was accepted
+      brokerKeys = current.brokerKeys; // an earlier attempt with this key was accepted (its answer, lost, is not known)
     } else if (err instanceof BrokerRefusal) {
       await store.delete(alias).catch(() => undefined);
       await journal.remove();
@@ -431,8 +446,17 @@ async function rotateLocked(options: RotateOptions, journal: RotationJournal): P
       throw err;
     }
   }
+  const { keyAttestation: previous, ...rest } = current;
+  const keyAttestation = keyAttestationRecord(answered, {
+    keyStore: store.kind,
+    certified: tpm?.attestation !== undefined,
+    ...(attestationError ? { certifyError: attestationError } : {}),
+    ...(previous ? { previous } : {}),
+  });
   const record: IdentityRecord = {
-    ...current,
+    ...rest,
+    version: IDENTITY_RECORD_VERSION,
+    ...(keyAttestation ? { keyAttestation } : {}),
     keyAlias: alias,
     thumbprint: await jwkThumbprint(newSigner.publicJwk),
     publicJwk: publicPart(newSigner.publicJwk),

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { parseStateJson, readStateFile, writeFileAtomic } from './atomic-file.js';
 import { IdentityError } from './errors.js';
 import { jwkThumbprint } from './jws.js';
+import { KeyAttestationRecordSchema } from './key-attestation.js';
 import { KEY_ALIAS_PATTERN } from './key-store.js';
 
 const b64url = z.string().regex(/^[A-Za-z0-9_-]+$/);
@@ -29,9 +30,15 @@ export const BrokerJwkSchema = z
 export const BrokerJwksSchema = z.object({ keys: z.array(BrokerJwkSchema).min(1).max(20) }).strict();
 export type BrokerJwks = z.infer<typeof BrokerJwksSchema>;
 
+/**
+ * Version 2 adds `keyAttestation`. Version 1 records (written before it) still load, without it:
+ * `ward identity` then says it was not recorded. Every record written now is version 2.
+ */
+export const IDENTITY_RECORD_VERSION = 2;
+
 export const IdentityRecordSchema = z
   .object({
-    version: z.literal(1),
+    version: z.union([z.literal(1), z.literal(IDENTITY_RECORD_VERSION)]),
     /** Issued by the broker at enrollment. */
     deviceId: z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/),
     keyAlias: z.string().regex(KEY_ALIAS_PATTERN),
@@ -46,8 +53,11 @@ export const IdentityRecordSchema = z
     rotatedAt: z.iso.datetime().optional(),
     /** Why a hardware key was not used although policy preferred one (never silent). */
     fallbackReason: z.string().max(500).optional(),
+    /** What the broker verified about the key at enrollment or the last rotation (absent: it did not say). */
+    keyAttestation: KeyAttestationRecordSchema.optional(),
   })
-  .strict();
+  .strict()
+  .refine((r) => r.version >= 2 || r.keyAttestation === undefined, { path: ['keyAttestation'], message: 'a version 1 record has no keyAttestation' });
 export type IdentityRecord = z.infer<typeof IdentityRecordSchema>;
 
 const WHAT = 'the device identity file';

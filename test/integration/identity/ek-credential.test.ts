@@ -1,4 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,8 @@ import { TpmKeyStore } from '../../../main/core/identity/tpm-key-store.js';
 import { sampleDeviceFacts } from '../../support/device-facts.js';
 import { startSwtpm, type Swtpm } from '../../support/swtpm.js';
 import { manufactureWithEkCertificate, type EkCa } from '../../support/swtpm-ek.js';
-import { startBroker } from '../broker/helpers.js';
+import { wardIdentityAttestation } from '../../support/ward-identity.js';
+import { restartBroker, startBroker, type RunningBroker } from '../broker/helpers.js';
 
 // Chaining the attestation key to the TPM maker: a swtpm "manufactured" with an EK certificate
 // by swtpm_setup + a throw-away swtpm_localca CA, the broker SDK's TypeScript TPM2_MakeCredential,
@@ -26,6 +28,8 @@ let store: TpmKeyStore;
 let akName: Buffer;
 let broker: Broker;
 let stopBroker: () => Promise<void>;
+/** The reference broker with this test's maker CA trusted (also after a restart). */
+const trustingCa = (): { config: { tpmEkCaCertificates: string[] } } => ({ config: { tpmEkCaCertificates: [ca.rootPem, ca.intermediatePem] } });
 const DEVICE = sampleDeviceFacts('ek-laptop');
 beforeAll(async () => {
   tpm = await startSwtpm();
@@ -36,29 +40,29 @@ beforeAll(async () => {
   // Certifying makes the AK; its name is what a credential is bound to.
   const { akPublic } = await certifyTpmKey(store, 'device', Buffer.alloc(32));
   akName = Buffer.concat([Buffer.from([0x00, 0x0b]), createHash('sha256').update(Buffer.from(akPublic, 'base64url').subarray(2)).digest()]);
-  ({ broker, cleanup: stopBroker } = await startBroker({ config: { tpmEkCaCertificates: [ca.rootPem, ca.intermediatePem] } }));
+  ({ broker, cleanup: stopBroker } = await startBroker(trustingCa()));
 }, 60_000);
 afterAll(async () => {
   await stopBroker();
   await tpm.dispose();
 });
 
-/** POST a hand-built enrollment request for `device` carrying `ek` as its tpm_ek_activation claim. */
-async function enrollWith(ek: (akPublic: string) => Promise<EkActivationClaim>): Promise<{ status: number; body: Record<string, unknown> }> {
-  const { token } = broker.admin.createEnrollmentToken({ label: 'ek' });
+/** POST a hand-built enrollment request for `device` carrying `ek` as its tpm_ek_activation claim (to `target`, default the shared broker). */
+async function enrollWith(ek: (akPublic: string) => Promise<EkActivationClaim>, target: Broker = broker): Promise<{ status: number; body: Record<string, unknown> }> {
+  const { token } = target.admin.createEnrollmentToken({ label: 'ek' });
   const signer = await openSigner(store, 'device');
   const jti = randomUUID();
-  const qualifyingData = certifyQualifyingData({ aud: `${broker.url}/enroll`, jti, jkt: await jwkThumbprint(signer.publicJwk), enrollmentToken: token });
+  const qualifyingData = certifyQualifyingData({ aud: `${target.url}/enroll`, jti, jkt: await jwkThumbprint(signer.publicJwk), enrollmentToken: token });
   const attestation = await certifyTpmKey(store, 'device', qualifyingData);
   const { area, attributes } = await store.publicArea('device');
   const ekActivation = await ek(attestation.akPublic);
-  const jws = await buildEnrollmentRequest({ signer, token, brokerUrl: broker.url, device: DEVICE, jti, tpm: { publicArea: area, attributes, attestation }, ekActivation });
-  const response = await fetch(`${broker.url}/enroll`, { method: 'POST', headers: { 'content-type': 'application/jose' }, body: jws });
+  const jws = await buildEnrollmentRequest({ signer, token, brokerUrl: target.url, device: DEVICE, jti, tpm: { publicArea: area, attributes, attestation }, ekActivation });
+  const response = await fetch(`${target.url}/enroll`, { method: 'POST', headers: { 'content-type': 'application/jose' }, body: jws });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
-async function claimFor(akPublic: string): Promise<EkActivationClaim> {
-  const result = await activateWithBroker(store, 'device', broker.url, akPublic);
+async function claimFor(akPublic: string, target: Broker = broker): Promise<EkActivationClaim> {
+  const result = await activateWithBroker(store, 'device', target.url, akPublic);
   if (!('claim' in result)) throw new Error(result.reason);
   return result.claim;
 }
@@ -111,10 +115,18 @@ describe('EK certificate and credential activation on a manufactured swtpm', () 
     const dir = await mkdtemp(join(tmpdir(), 'ward-ek-enroll-'));
     const result = await enroll(broker.url, token, { identity: new IdentityFile(dir), device: DEVICE, policy: 'required', env: { host: new LiveHost('linux'), stateDir: dir, tcti: tpm.tcti } });
     expect(result.keyAttestation).toEqual({ certified: true, ekAttested: true });
-    expect(broker.admin.deviceDetail(result.record.deviceId)).toMatchObject({ keyAttestation: 'ek-attested', ekIssuer: 'CN=swtpm-localca', attestationKeyName: expect.stringMatching(/^000b/) });
+    const detail = broker.admin.deviceDetail(result.record.deviceId);
+    expect(detail).toMatchObject({ keyAttestation: 'ek-attested', ekIssuer: 'CN=swtpm-localca', attestationKeyName: expect.stringMatching(/^000b/) });
+    // ward identity says what the broker answered, kept in the identity record.
+    const shown = await wardIdentityAttestation({ WARD_STATE_DIR: dir, TPM2TOOLS_TCTI: tpm.tcti });
+    expect(shown.recorded).toEqual({ status: 'ek-attested', attestationKeyName: detail.attestationKeyName, ekIssuer: 'CN=swtpm-localca' });
+    expect(shown.row).toMatch(/^ek-attested: the broker checked that the key was made in this device's TPM .* maker certified that TPM \(EK certificate issued by CN=swtpm-localca\)\. It does not prove/);
+    expect(shown.json).toMatchObject({ status: 'ek-attested', description: expect.stringContaining('not revoked') });
     // A rotation certifies the new key with the same, already activated AK: still ek-attested.
     const rotated = await rotateDeviceKey({ identity: new IdentityFile(dir), store: new TpmKeyStore({ host: new LiveHost('linux'), stateDir: dir, tcti: tpm.tcti, signer: 'tpm2-tools' }) });
     expect(broker.admin.deviceDetail(result.record.deviceId)).toMatchObject({ thumbprint: rotated.thumbprint, keyAttestation: 'ek-attested', ekIssuer: 'CN=swtpm-localca' });
+    expect(rotated.keyAttestation).toEqual({ status: 'ek-attested', attestationKeyName: detail.attestationKeyName, ekIssuer: 'CN=swtpm-localca' });
+    expect((await wardIdentityAttestation({ WARD_STATE_DIR: dir, TPM2TOOLS_TCTI: tpm.tcti })).json.status).toBe('ek-attested');
   });
 
   it('a broker without maker CAs answers 404: the device enrolls tpm-certified and the agent says why', async () => {
@@ -125,6 +137,13 @@ describe('EK certificate and credential activation on a manufactured swtpm', () 
       const result = await enroll(plain.broker.url, token, { identity: new IdentityFile(dir), device: DEVICE, policy: 'required', env: { host: new LiveHost('linux'), stateDir: dir, tcti: tpm.tcti } });
       expect(result.keyAttestation).toEqual({ certified: true, ekAttested: false, ekReason: 'the broker does not check EK certificates' });
       expect(plain.broker.admin.deviceDetail(result.record.deviceId)).toMatchObject({ keyAttestation: 'tpm-certified', ekIssuer: null });
+      const shown = await wardIdentityAttestation({ WARD_STATE_DIR: dir, TPM2TOOLS_TCTI: tpm.tcti });
+      expect(shown.recorded).toEqual({
+        status: 'tpm-certified',
+        reason: 'the attestation key was not chained to an EK certificate: the broker does not check EK certificates',
+        attestationKeyName: expect.stringMatching(/^000b[0-9a-f]{64}$/),
+      });
+      expect(shown.row).toMatch(/^tpm-certified: .* but not that the attestation key belongs to a genuine TPM: .* \(the attestation key was not chained to an EK certificate: the broker does not check EK certificates\)\.$/);
     } finally {
       await plain.cleanup();
     }
@@ -147,5 +166,34 @@ describe('EK certificate and credential activation on a manufactured swtpm', () 
     const otherClaim = await activateWithBroker(other, 'other', broker.url, otherAk);
     if (!('claim' in otherClaim)) throw new Error(otherClaim.reason);
     expect(await enrollWith(async () => otherClaim.claim)).toMatchObject({ status: 400, body: { reason: 'ek-activation-mismatch' } });
+  });
+});
+
+describe('a pending EK challenge and a broker restart', () => {
+  it('a challenge made before a restart (same data dir, same port) is redeemed after it; used once, it stays used across the next restart', async () => {
+    let running: RunningBroker = await startBroker(trustingCa());
+    try {
+      // The agent asks for the challenge and its TPM activates the credential, then the broker restarts.
+      let claim: EkActivationClaim | undefined;
+      const activateThenRestart = async (akPublic: string): Promise<EkActivationClaim> => {
+        claim = await claimFor(akPublic, running.broker);
+        running = await restartBroker(running, trustingCa());
+        return claim;
+      };
+      const port = running.broker.port;
+      const enrolled = await enrollWith(activateThenRestart, running.broker);
+      expect(running.broker.port).toBe(port);
+      expect(enrolled.status).toBe(201);
+      expect(enrolled.body).toMatchObject({ keyAttestation: 'ek-attested', ekIssuer: 'CN=swtpm-localca', attestationKeyName: expect.stringMatching(/^000b/) });
+      expect(running.broker.admin.deviceDetail(enrolled.body.deviceId as string)).toMatchObject({ keyAttestation: 'ek-attested' });
+
+      // Used: another restart does not bring it back (a fresh token and request, the same claim).
+      running = await restartBroker(running, trustingCa());
+      const replayed = await enrollWith(async () => claim ?? Promise.reject(new Error('no claim')), running.broker);
+      expect(replayed).toMatchObject({ status: 400, body: { reason: 'ek-challenge-unknown' } });
+    } finally {
+      await running.cleanup();
+      rmSync(running.dataDir, { recursive: true, force: true });
+    }
   });
 });
