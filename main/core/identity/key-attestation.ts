@@ -55,14 +55,14 @@ export interface SentAttestation {
 
 const STORE_NAMES: Record<KeyStoreKind, string> = {
   tpm: 'TPM',
-  'os-keychain': 'OS-keychain',
+  'os-keychain': 'OS keychain',
   'secure-enclave': 'Secure Enclave',
   cng: 'Platform Crypto Provider',
-  memory: 'in-memory test',
+  memory: 'in-memory test store',
 };
 
 function uncertifiedReason(sent: SentAttestation): string {
-  if (sent.keyStore !== 'tpm') return `a ${STORE_NAMES[sent.keyStore]} key has no TPM to vouch for it`;
+  if (sent.keyStore !== 'tpm') return `the key is held by the ${STORE_NAMES[sent.keyStore]}, not a TPM`;
   if (sent.certifyError) return `the TPM could not certify the key: ${sent.certifyError}`;
   return sent.certified ? 'the broker did not verify the TPM2_Certify the device sent' : 'the device sent no TPM2_Certify of the key';
 }

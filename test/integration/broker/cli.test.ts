@@ -36,6 +36,11 @@ describe('ward-broker admin CLI against a running broker', () => {
     const list = capture(env());
     expect(await main(['devices', '--json'], list)).toBe(0);
     expect(JSON.stringify(JSON.parse(list.out()))).toContain(device.deviceId!);
+    // The table shows how the key is held and what the broker verified about it (a software key: nothing).
+    const table = capture(env());
+    expect(await main(['devices'], table)).toBe(0);
+    expect(table.out()).toMatch(/^DEVICE +NAME +ASSURANCE +ATTESTATION +DECISION +AGE +STATE$/m);
+    expect(table.out()).toMatch(new RegExp(`^${device.deviceId!} +test-laptop +none +uncertified +- +- +offline$`, 'm'));
 
     expect(await main(['revoke', 'device', device.deviceId!], capture(env()))).toBe(0);
     const show = capture(env());

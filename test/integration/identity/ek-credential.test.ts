@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isActivatedSecret, makeCredential, verifyEkCertificate } from '../../../broker/sdk/ek-credential.js';
 import type { Broker } from '../../../broker/server/broker.js';
+import { main as brokerCli } from '../../../broker/server/cli.js';
 import { LiveHost } from '../../../main/core/exec/live-host.js';
 import { openSigner } from '../../../main/core/identity/device-signer.js';
 import { buildEnrollmentRequest, enroll, rotateDeviceKey } from '../../../main/core/identity/enrollment.js';
@@ -17,7 +18,7 @@ import { sampleDeviceFacts } from '../../support/device-facts.js';
 import { startSwtpm, type Swtpm } from '../../support/swtpm.js';
 import { manufactureWithEkCertificate, type EkCa } from '../../support/swtpm-ek.js';
 import { wardIdentityAttestation } from '../../support/ward-identity.js';
-import { restartBroker, startBroker, type RunningBroker } from '../broker/helpers.js';
+import { ADMIN_TOKEN, restartBroker, startBroker, type RunningBroker } from '../broker/helpers.js';
 
 // Chaining the attestation key to the TPM maker: a swtpm "manufactured" with an EK certificate
 // by swtpm_setup + a throw-away swtpm_localca CA, the broker SDK's TypeScript TPM2_MakeCredential,
@@ -27,6 +28,7 @@ let ca: EkCa;
 let store: TpmKeyStore;
 let akName: Buffer;
 let broker: Broker;
+let brokerDataDir: string;
 let stopBroker: () => Promise<void>;
 /** The reference broker with this test's maker CA trusted (also after a restart). */
 const trustingCa = (): { config: { tpmEkCaCertificates: string[] } } => ({ config: { tpmEkCaCertificates: [ca.rootPem, ca.intermediatePem] } });
@@ -40,7 +42,7 @@ beforeAll(async () => {
   // Certifying makes the AK; its name is what a credential is bound to.
   const { akPublic } = await certifyTpmKey(store, 'device', Buffer.alloc(32));
   akName = Buffer.concat([Buffer.from([0x00, 0x0b]), createHash('sha256').update(Buffer.from(akPublic, 'base64url').subarray(2)).digest()]);
-  ({ broker, cleanup: stopBroker } = await startBroker(trustingCa()));
+  ({ broker, dataDir: brokerDataDir, cleanup: stopBroker } = await startBroker(trustingCa()));
 }, 60_000);
 afterAll(async () => {
   await stopBroker();
@@ -122,6 +124,11 @@ describe('EK certificate and credential activation on a manufactured swtpm', () 
     expect(shown.recorded).toEqual({ status: 'ek-attested', attestationKeyName: detail.attestationKeyName, ekIssuer: 'CN=swtpm-localca' });
     expect(shown.row).toMatch(/^ek-attested: the broker checked that the key was made in this device's TPM .* maker certified that TPM \(EK certificate issued by CN=swtpm-localca\)\. It does not prove/);
     expect(shown.json).toMatchObject({ status: 'ek-attested', description: expect.stringContaining('not revoked') });
+    // And the admin sees it in `ward-broker devices`.
+    let table = '';
+    const io = { stdout: (t: string) => (table += t), stderr: () => undefined, isTTY: false, env: { WARD_BROKER_DATA: brokerDataDir, WARD_BROKER_ADMIN_TOKEN: ADMIN_TOKEN } };
+    expect(await brokerCli(['devices'], io)).toBe(0);
+    expect(table).toMatch(new RegExp(`^${result.record.deviceId} +ek-laptop +hardware +ek-attested +`, 'm'));
     // A rotation certifies the new key with the same, already activated AK: still ek-attested.
     const rotated = await rotateDeviceKey({ identity: new IdentityFile(dir), store: new TpmKeyStore({ host: new LiveHost('linux'), stateDir: dir, tcti: tpm.tcti, signer: 'tpm2-tools' }) });
     expect(broker.admin.deviceDetail(result.record.deviceId)).toMatchObject({ thumbprint: rotated.thumbprint, keyAttestation: 'ek-attested', ekIssuer: 'CN=swtpm-localca' });

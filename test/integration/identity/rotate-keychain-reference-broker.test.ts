@@ -17,6 +17,7 @@ import { RotationJournal } from '../../../main/core/identity/rotation-journal.js
 import type { KeyStoreEnvironment } from '../../../main/core/identity/select-key-store.js';
 import { startKeyring, type TestKeyring } from '../../support/keyring.js';
 import { openEvents, startBroker } from '../broker/helpers.js';
+import { wardIdentityAttestation } from '../../support/ward-identity.js';
 import { DEVICE, asProofKey, openChannelStatus, postReport, runWard, startRotationProxy, throughProxy, type RotationProxy } from './rotation-support.js';
 
 // Key rotation with the OS-keychain store: real gnome-keyring (private D-Bus, throw-away HOME),
@@ -86,6 +87,12 @@ describe('key rotation with the OS keychain against the reference broker', () =>
     const { env, stateDir, record: before } = await enrolledDevice('happy');
     const old = await loadDeviceIdentity({ env });
     expect(await inKeyring(before.keyAlias)).toBe(true);
+    // What the broker answered about a keychain key: nothing vouched for it, and ward identity says so.
+    const shown = await wardIdentityAttestation(cliEnv(stateDir));
+    expect(shown.recorded).toEqual({ status: 'uncertified', reason: 'the key is held by the OS keychain, not a TPM' });
+    expect(shown.row).toBe(
+      "uncertified: the broker has only this device's word that the key is held as stated (assurance os-keychain); nothing vouched for it (the key is held by the OS keychain, not a TPM).",
+    );
     const events = await openEvents(throughProxy(proxy), asProofKey(old.signer));
     expect(events.status).toBe(200);
 

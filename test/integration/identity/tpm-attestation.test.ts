@@ -13,6 +13,7 @@ import { certifyQualifyingData, certifyTpmKey, type TpmKeyAttestation } from '..
 import { TpmKeyStore } from '../../../main/core/identity/tpm-key-store.js';
 import { sampleDeviceFacts } from '../../support/device-facts.js';
 import { startSwtpm, type Swtpm } from '../../support/swtpm.js';
+import { wardIdentityAttestation } from '../../support/ward-identity.js';
 import { startBroker } from '../broker/helpers.js';
 
 // TPM key attestation end to end: the agent's TPM2_Certify on a real swtpm (tpm2-tools through
@@ -143,6 +144,11 @@ describe('TPM key attestation against the reference broker and swtpm', () => {
       const result = await enroll(broker.url, token, { identity: new IdentityFile(dir), device: DEVICE, policy: 'required', env: { host: new LiveHost('linux'), stateDir: dir, tcti: locked.tcti } });
       expect(result.keyAttestation).toEqual({ certified: false, reason: expect.stringMatching(/endorsement key/) });
       expect(broker.admin.deviceDetail(result.record.deviceId)).toMatchObject({ assurance: 'hardware', keyAttestation: 'uncertified', attestationKeyName: null });
+      // ward identity: the broker's answer, the TPM's reason, and what uncertified means.
+      const shown = await wardIdentityAttestation({ WARD_STATE_DIR: dir, TPM2TOOLS_TCTI: locked.tcti });
+      expect(shown.recorded).toEqual({ status: 'uncertified', reason: expect.stringMatching(/^the TPM could not certify the key: .*endorsement key/) });
+      expect(shown.row).toMatch(/^uncertified: the broker has only this device's word that the key is held as stated \(assurance hardware\); nothing vouched for it \(the TPM could not certify the key: /);
+      expect(shown.json.status).toBe('uncertified');
     } finally {
       await locked.dispose();
     }
@@ -162,6 +168,9 @@ describe('TPM key attestation against the reference broker and swtpm', () => {
     const rotated = await rotateDeviceKey({ identity, store: new TpmKeyStore({ host: new LiveHost('linux'), stateDir: dir, tcti: tpm.tcti, signer: 'tpm2-tools' }) });
     expect(rotated.thumbprint).not.toBe(record.thumbprint);
     expect(broker.admin.deviceDetail(record.deviceId)).toMatchObject({ thumbprint: rotated.thumbprint, keyAttestation: 'tpm-certified', attestationKeyName: before.attestationKeyName });
+    // The record now holds the broker's answer about the NEW key (this broker checks no EK certificates).
+    expect(rotated.keyAttestation).toMatchObject({ status: 'tpm-certified', attestationKeyName: before.attestationKeyName, reason: expect.stringMatching(/EK certificate/) });
+    expect((await wardIdentityAttestation({ WARD_STATE_DIR: dir, TPM2TOOLS_TCTI: tpm.tcti })).row).toMatch(/^tpm-certified: /);
   });
 
   it('refuses a rotation whose certification was bound to another request: attestation-nonce', async () => {
