@@ -78,9 +78,25 @@ export function renderIdentity(status: IdentityStatus, tpmLine?: string, signerL
       : []),
     ['state file', status.identityFile],
   ];
-  const lines = rows.map(([k, v]) => `  ${k.padEnd(12)} ${v}`);
+  const lines = rows.map(([k, v]) => `  ${k.padEnd(12)} ${k === 'attestation' ? wrap(v, 86, ' '.repeat(15)) : v}`);
   const hint = status.key !== 'ok' && status.key.hint ? [`  ${status.key.hint}`] : [];
   return ['Device identity', ...lines, ...hint, ''].join('\n');
+}
+
+/** Break a sentence at spaces into lines of at most `width` characters, continued with `indent`. */
+function wrap(text: string, width: number, indent: string): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
+  }
+  lines.push(line);
+  return lines.join(`\n${indent}`);
 }
 
 function statusJson(status: IdentityStatus): unknown {

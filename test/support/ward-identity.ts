@@ -19,7 +19,9 @@ export async function wardIdentity(args: readonly string[], env: NodeJS.ProcessE
 /** The `attestation` row of `ward identity`'s table (its value), and the `--json` view of it. */
 export async function wardIdentityAttestation(env: NodeJS.ProcessEnv): Promise<{ row: string; json: { status: string; description: string }; recorded: unknown }> {
   const table = await wardIdentity([], env);
-  const row = /^ {2}attestation +(.*)$/m.exec(table.out)?.[1] ?? `(no attestation row in: ${table.out})`;
+  // The row's value, its wrapped continuation lines joined again.
+  const match = /^ {2}attestation +(.*(?:\n {15}.*)*)$/m.exec(table.out);
+  const row = match?.[1]?.replace(/\n {15}/g, ' ') ?? `(no attestation row in: ${table.out})`;
   const json = JSON.parse((await wardIdentity(['--json'], env)).out) as { attestation: { status: string; description: string }; record: { keyAttestation?: unknown } };
   return { row, json: json.attestation, recorded: json.record.keyAttestation };
 }

@@ -107,8 +107,8 @@ export function describeKeyAttestation(record: AttestedRecord): KeyAttestationVi
   const a = record.keyAttestation;
   if (!a) {
     return record.version < 2
-      ? { status: 'not-recorded', description: 'not recorded: this device enrolled before Ward kept what the broker verified about the key; `ward identity rotate` records it.' }
-      : { status: 'not-reported', description: 'not reported: the broker did not say what it verified about the key.' };
+      ? { status: 'not-recorded', description: 'this device enrolled before Ward kept what the broker verified about the key; `ward identity rotate` records it.' }
+      : { status: 'not-reported', description: 'the broker did not say what it verified about the key.' };
   }
   const why = a.reason ? ` (${a.reason})` : '';
   switch (a.status) {

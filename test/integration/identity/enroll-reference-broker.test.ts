@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Broker } from '../../../broker/server/broker.js';
 import { LiveHost } from '../../../main/core/exec/live-host.js';
-import { enroll } from '../../../main/core/identity/enrollment.js';
+import { enroll, rotateDeviceKey } from '../../../main/core/identity/enrollment.js';
 import { IdentityFile } from '../../../main/core/identity/identity-record.js';
+import { describeKeyAttestation } from '../../../main/core/identity/key-attestation.js';
 import { MemoryKeyStore } from '../../../main/core/identity/memory-key-store.js';
 import type { DeviceFacts } from '../../../main/core/posture/snapshot.js';
 import { startBroker } from '../broker/helpers.js';
@@ -58,5 +59,22 @@ describe('enrollment against the reference broker', () => {
       message: expect.stringMatching(/already used/),
     });
     expect(await identity.read()).toBeUndefined();
+  });
+
+  it('an identity record an older Ward wrote (version 1, no keyAttestation) keeps working; a key rotation records what the broker verified', async () => {
+    const { token } = broker.admin.createEnrollmentToken({ label: 'old-record' });
+    const identity = new IdentityFile(await mkdtemp(join(tmpdir(), 'ward-e2e-v1-')));
+    const store = new MemoryKeyStore();
+    const { record } = await enroll(broker.url, token, { identity, device: DEVICE, store });
+    expect(record).toMatchObject({ version: 2, keyAttestation: { status: 'uncertified', reason: 'the key is held by the in-memory test store, not a TPM' } });
+    // Rewrite it as the previous Ward left it.
+    const { keyAttestation: _, ...fields } = record;
+    await identity.write({ ...fields, version: 1 });
+    const old = await identity.require();
+    expect(describeKeyAttestation(old).status).toBe('not-recorded');
+    const rotated = await rotateDeviceKey({ identity, store });
+    expect(rotated).toMatchObject({ version: 2, deviceId: record.deviceId, keyAttestation: { status: 'uncertified' } });
+    expect(await identity.require()).toEqual(rotated);
+    expect(broker.admin.deviceDetail(record.deviceId)).toMatchObject({ thumbprint: rotated.thumbprint, keyAttestation: 'uncertified' });
   });
 });

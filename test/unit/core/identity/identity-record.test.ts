@@ -3,9 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { renderIdentity } from '../../../../main/cli/identity.js';
 import { IdentityError } from '../../../../main/core/identity/errors.js';
 import { IdentityFile, parseIdentityRecord, type IdentityRecord } from '../../../../main/core/identity/identity-record.js';
 import { jwkThumbprint } from '../../../../main/core/identity/jws.js';
+import { describeKeyAttestation } from '../../../../main/core/identity/key-attestation.js';
 import { MemoryKeyStore } from '../../../../main/core/identity/memory-key-store.js';
 import { defaultStateDir } from '../../../../main/core/identity/state-dir.js';
 
@@ -73,6 +75,40 @@ describe('IdentityFile', () => {
     const { readdir } = await import('node:fs/promises');
     expect(await readdir(dir)).toEqual(['identity.json']);
     expect((await file.require()).deviceId).toBe('dev-43');
+  });
+});
+
+describe('identity record versions', () => {
+  it('loads a version 1 record written by an older Ward unchanged, and ward identity says the attestation was not recorded', async () => {
+    const dir = await tempDir();
+    // Exactly what Ward wrote before key attestation was recorded (version 1, no keyAttestation).
+    const old = await sampleRecord();
+    await writeFile(join(dir, 'identity.json'), `${JSON.stringify(old, null, 2)}\n`, { mode: 0o600 });
+    const record = await new IdentityFile(dir).require();
+    expect(record).toEqual(old);
+    expect(record.keyAttestation).toBeUndefined();
+    expect(describeKeyAttestation(record)).toEqual({ status: 'not-recorded', description: expect.stringMatching(/enrolled before Ward kept .* `ward identity rotate` records it/) });
+    const shown = renderIdentity({ state: 'enrolled', record, key: 'ok', identityFile: join(dir, 'identity.json') });
+    expect(shown).toMatch(/^ {2}attestation {2}not-recorded: this device enrolled before Ward kept what the broker verified about the\n {15}key; `ward identity rotate` records it\.\n {2}thumbprint/m);
+  });
+
+  it('round-trips a version 2 record with the broker\'s key attestation; without one, it was not reported', async () => {
+    const file = new IdentityFile(await tempDir());
+    const record: IdentityRecord = { ...(await sampleRecord()), version: 2, keyAttestation: { status: 'tpm-certified', reason: 'the TPM has no EK certificate', attestationKeyName: `000b${'0f'.repeat(32)}` } };
+    await file.write(record);
+    expect(await file.read()).toEqual(record);
+    expect(describeKeyAttestation(record).status).toBe('tpm-certified');
+    const { keyAttestation: _, ...silent } = record;
+    expect(describeKeyAttestation(silent)).toEqual({ status: 'not-reported', description: expect.stringMatching(/broker did not say/) });
+  });
+
+  it('refuses a version 1 record carrying keyAttestation, an unknown version, and a malformed attestation (identity-corrupt)', async () => {
+    const v1 = await sampleRecord();
+    const attestation = { status: 'uncertified', reason: 'x' };
+    await expect(parseIdentityRecord(JSON.stringify({ ...v1, keyAttestation: attestation }))).rejects.toMatchObject({ code: 'identity-corrupt', message: expect.stringMatching(/keyAttestation/) });
+    await expect(parseIdentityRecord(JSON.stringify({ ...v1, version: 3 }))).rejects.toMatchObject({ code: 'identity-corrupt', message: expect.stringMatching(/version/) });
+    await expect(parseIdentityRecord(JSON.stringify({ ...v1, version: 2, keyAttestation: { status: 'vouched-for' } }))).rejects.toMatchObject({ code: 'identity-corrupt' });
+    await expect(parseIdentityRecord(JSON.stringify({ ...v1, version: 2, keyAttestation: { ...attestation, extra: 1 } }))).rejects.toMatchObject({ code: 'identity-corrupt' });
   });
 });
 
