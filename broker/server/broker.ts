@@ -126,6 +126,8 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   const storage = new SqliteStorage(join(options.dataDir, 'broker.db'));
   /** What a failed start must stop before the database closes (timers that write to it). */
   const onFailedStart: (() => Promise<void> | void)[] = [];
+  const checkpointer = storage.checkpointInWorker(log.child({ mod: 'storage' }));
+  onFailedStart.push(() => checkpointer.stop());
   try {
     const server: Server = config.tls
       ? createHttpsServer(readTls(config.tls))
@@ -278,6 +280,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
         });
         // Proofs accepted until now pass the iat window for 120 s more.
         markProofsLive(120_000);
+        await checkpointer.stop();
         storage.close();
       },
     };

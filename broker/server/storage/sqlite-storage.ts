@@ -5,6 +5,8 @@ import { MIGRATIONS } from './migrations.js';
 import { sqliteDeviceClaims } from './sqlite-device-claims.js';
 import { sqliteDeviceSetQueue } from './sqlite-device-set-queue.js';
 import { sqliteEkChallenges } from './sqlite-ek-challenges.js';
+import { WalCheckpointer, type WalCheckpointerOptions } from './wal-checkpointer.js';
+import type { Logger } from '../../../main/core/log.js';
 import type {
   BrokerStorage,
   ChallengeRow,
@@ -35,6 +37,8 @@ import type {
 } from './storage.js';
 
 type Row = Record<string, unknown>;
+
+const WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024;
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : String(v));
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
@@ -111,6 +115,7 @@ function toHistory(r: Row): HistoryEntry {
  */
 export class SqliteStorage implements BrokerStorage {
   readonly #db: Database.Database;
+  readonly #file: string;
   readonly #stmt: Record<string, Database.Statement>;
   readonly oidc: OidcStore;
   readonly challenges: ChallengeRows;
@@ -128,7 +133,11 @@ export class SqliteStorage implements BrokerStorage {
     } catch (err) {
       throw new BrokerError('storage-failed', `Cannot open the broker database at ${file}.`, { cause: err });
     }
+    this.#file = file;
     this.#db.pragma('journal_mode = WAL');
+    // When a commit starts the WAL over (after a complete checkpoint), cut the file back to this
+    // size rather than keep its high-water mark.
+    this.#db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
     // WAL + NORMAL: a crash can lose the last transactions but never corrupts the database.
     this.#db.pragma('synchronous = NORMAL');
     this.#db.pragma('foreign_keys = ON');
@@ -529,6 +538,15 @@ export class SqliteStorage implements BrokerStorage {
       removeOtherReceivers: (receiver) => others.run(receiver).changes,
       size: () => num((count.get() as Row).n),
     };
+  }
+
+  /**
+   * Take WAL checkpoints off this connection (and so off the event loop) onto a worker thread
+   * with its own connection: see {@link WalCheckpointer}. Stop it before {@link close}, so that
+   * this connection is the last one and SQLite checkpoints and removes the WAL as it closes.
+   */
+  checkpointInWorker(log: Logger, options?: WalCheckpointerOptions): WalCheckpointer {
+    return new WalCheckpointer(this.#db, this.#file, log, options);
   }
 
   close(): void {
