@@ -1,11 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Broker } from '../../../broker/server/broker.js';
+import { startSetReceiver, type SetReceiver } from '../../support/set-receiver.js';
 import { BLOCK_FIREWALL_POLICY, decodeJwt, dpopFetch, dpopProof, enroll, newDevice, openEvents, postReport, postureReport } from './helpers.js';
 
 /** `ward-broker serve` as a real process; resolves with its URL once it listens. */
@@ -42,32 +41,21 @@ async function kill9(child: ChildProcess): Promise<void> {
 describe('ward-broker killed with SIGKILL and restarted', { timeout: 120_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'ward-broker-crash-'));
   const dataDir = join(dir, 'data');
-  let receiver: Server;
-  let accepting = false;
-  const attempts: { status: number; body: string }[] = [];
+  let receiver: SetReceiver;
   const children: ChildProcess[] = [];
 
   beforeAll(async () => {
-    receiver = createServer((req: IncomingMessage, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        const status = accepting ? 202 : 503;
-        attempts.push({ status, body });
-        res.writeHead(status).end();
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    receiver = await startSetReceiver();
   });
   afterAll(async () => {
     for (const child of children) await kill9(child);
-    await new Promise<void>((r) => receiver.close(() => r()));
+    await receiver.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('keeps the pending challenge, the missed events, the queued SET, and refuses pre-crash DPoP proofs', async () => {
     const config = join(dir, 'config.json');
-    writeFileSync(config, `${JSON.stringify({ pushReceiver: { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/caep` }, challengeTimeoutSeconds: 60 })}\n`);
+    writeFileSync(config, `${JSON.stringify({ pushReceiver: { url: receiver.url }, challengeTimeoutSeconds: 60 })}\n`);
     const first = await serve(dataDir, config);
     children.push(first.child);
     const admin = { authorization: `Bearer ${readFileSync(join(dataDir, 'admin-token'), 'utf8').trim()}`, 'content-type': 'application/json' };
@@ -91,10 +79,10 @@ describe('ward-broker killed with SIGKILL and restarted', { timeout: 120_000 }, 
     // While the agent is away: a policy change and the compliance change it causes (SET queued, receiver down).
     expect((await api('/admin/policy', { method: 'PUT', body: JSON.stringify(BLOCK_FIREWALL_POLICY) })).status).toBe(200);
     expect((await postReport(broker, device, await postureReport(device, { firewall: 'fail' }))).status).toBe(200);
-    await expect.poll(() => attempts.length).toBeGreaterThan(0);
+    await expect.poll(() => receiver.attempts.length).toBeGreaterThan(0);
 
     await kill9(first.child);
-    accepting = true;
+    receiver.accepting = true;
     const second = await serve(dataDir, config, Number(new URL(first.url).port));
     children.push(second.child);
     expect(second.url).toBe(first.url);
@@ -104,8 +92,8 @@ describe('ward-broker killed with SIGKILL and restarted', { timeout: 120_000 }, 
     expect(replay.status).toBe(401);
     expect(((await replay.json()) as { reason: string }).reason).toBe('use-dpop-nonce');
     // The SET queued before the crash reaches the receiver.
-    await expect.poll(() => attempts.filter((a) => a.status === 202).length, { timeout: 15_000 }).toBe(1);
-    const delivered = decodeJwt(attempts.find((a) => a.status === 202)!.body) as { events: Record<string, { current_status?: string }> };
+    await expect.poll(() => receiver.attempts.filter((a) => a.status === 202).length, { timeout: 15_000 }).toBe(1);
+    const delivered = decodeJwt(receiver.attempts.find((a) => a.status === 202)!.body) as { events: Record<string, { current_status?: string }> };
     expect(Object.values(delivered.events)[0]?.current_status).toBe('not-compliant');
     // The agent catches up: challenge, policy, SET, in the order they happened.
     const resumed = await openEvents(broker, device, { lastEventId: position });

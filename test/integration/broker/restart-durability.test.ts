@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { verifySet } from '../../../broker/sdk/index.js';
 import type { Broker, BrokerOptions } from '../../../broker/server/broker.js';
+import { startSetReceiver, type SetReceiver } from '../../support/set-receiver.js';
 import {
   ALICE,
   BLOCK_FIREWALL_POLICY,
@@ -155,43 +154,30 @@ describe('reference broker: nothing lost across a restart', () => {
   });
 
   describe('push queue', () => {
-    let receiver: Server;
-    let receiverUrl: string;
-    let accepting = false;
-    const attempts: { status: number; body: string }[] = [];
+    let receiver: SetReceiver;
 
     beforeAll(async () => {
-      receiver = createServer((req: IncomingMessage, res) => {
-        let body = '';
-        req.on('data', (c: Buffer) => (body += c.toString()));
-        req.on('end', () => {
-          const status = accepting ? 202 : 503;
-          attempts.push({ status, body });
-          res.writeHead(status).end();
-        });
-      });
-      await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-      receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/caep`;
+      receiver = await startSetReceiver();
     });
-    afterAll(() => new Promise<void>((r) => receiver.close(() => r())));
+    afterAll(() => receiver.close());
 
     it('delivers SETs still queued when the broker stopped after it starts again, in order', async () => {
-      const config = { pushReceiver: { url: receiverUrl } };
+      const config = { pushReceiver: { url: receiver.url } };
       let broker = await start({ config });
       const device = await enrolled(broker);
       broker.admin.setPolicy(BLOCK_FIREWALL_POLICY);
       // Three SETs while the receiver is down (503): not compliant, compliant again, revoked.
       expect((await postReport(broker, device, await postureReport(device, { firewall: 'fail' }))).status).toBe(200);
-      await expect.poll(() => attempts.length).toBeGreaterThan(0);
+      await expect.poll(() => receiver.attempts.length).toBeGreaterThan(0);
       expect((await postReport(broker, device, await postureReport(device, { firewall: 'pass' }))).status).toBe(200);
       await broker.admin.revokeDevice(device.deviceId!, 'lost laptop');
-      expect(attempts.every((a) => a.status === 503)).toBe(true);
+      expect(receiver.attempts.every((a) => a.status === 503)).toBe(true);
 
-      accepting = true;
+      receiver.accepting = true;
       broker = await restart({ config });
-      await expect.poll(() => attempts.filter((a) => a.status === 202).length, { timeout: 10_000 }).toBe(3);
+      await expect.poll(() => receiver.attempts.filter((a) => a.status === 202).length, { timeout: 10_000 }).toBe(3);
       const keys = ((await (await fetch(`${broker.url}/broker/keys`)).json()) as { keys: { kid: string }[] }).keys.map((k) => ({ kid: k.kid, key: k as never }));
-      const delivered = attempts.filter((a) => a.status === 202).map((a) => verifySet(a.body, { keys, issuer: broker.issuer, audience: receiverUrl }));
+      const delivered = receiver.attempts.filter((a) => a.status === 202).map((a) => verifySet(a.body, { keys, issuer: broker.issuer, audience: receiver.url }));
       const summary = delivered.map((v) => (v.ok ? [v.set.type, (v.set.event as { current_status?: string }).current_status ?? null] : [v.reason, null]));
       expect(summary).toEqual([
         ['device-compliance-change', 'not-compliant'],
@@ -199,9 +185,9 @@ describe('reference broker: nothing lost across a restart', () => {
         ['session-revoked', null],
       ]);
       // The head SET was retried (it was refused before the restart), each delivered once.
-      const head = attempts.find((a) => a.status === 202)!.body;
-      expect(attempts.filter((a) => a.body === head).length).toBeGreaterThanOrEqual(2);
-      expect(new Set(attempts.filter((a) => a.status === 202).map((a) => a.body)).size).toBe(3);
+      const head = receiver.attempts.find((a) => a.status === 202)!.body;
+      expect(receiver.attempts.filter((a) => a.body === head).length).toBeGreaterThanOrEqual(2);
+      expect(new Set(receiver.attempts.filter((a) => a.status === 202).map((a) => a.body)).size).toBe(3);
     });
   });
 
