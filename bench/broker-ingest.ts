@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PostureSnapshot } from '../main/core/posture/snapshot.js';
+import type { LoopStats } from '../broker/server/loop-stats.js';
 import type { IngestLoadRequest, IngestLoadResult } from './support/ingest-devices.js';
 
 /**
@@ -17,7 +18,9 @@ export async function measureIngestOverLoopback(options: {
   snapshot: PostureSnapshot;
   closed: IngestLoadRequest['closed'];
   open: IngestLoadRequest['open'];
-}): Promise<IngestLoadResult> {
+  /** Ask the broker for its event-loop delay and GC pauses over the open loop (`WARD_BROKER_LOOP_STATS`). */
+  loopStats?: boolean;
+}): Promise<IngestLoadResult & { openLoopStats?: LoopStats }> {
   // Reports and proofs are signed before the open phase starts: keep the whole phase well inside
   // the broker's 60 s DPoP iat window.
   if (options.open.seconds > 30) throw new Error('--open-seconds must be at most 30 (pre-signed proofs must stay within the 60 s DPoP window)');
@@ -28,10 +31,16 @@ export async function measureIngestOverLoopback(options: {
   // before/after comparison against the same simulated devices).
   const broker = spawn(process.execPath, [...nodeArgs, 'bin/ward-broker.mjs', 'serve', '--data', dataDir, '--port', '0'], {
     cwd: process.env.WARD_BENCH_BROKER_DIR ?? process.cwd(),
-    env: { ...process.env, WARD_LOG_LEVEL: 'warn' },
+    env: { ...process.env, WARD_LOG_LEVEL: 'warn', ...(options.loopStats ? { WARD_BROKER_LOOP_STATS: '1' } : {}) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let devices: ChildProcess | undefined;
+  // The device process signals the broker as its open loop starts and ends; each signal prints a
+  // `loop-stats` line with the figures since the previous one: the second covers the open loop.
+  const loopStats: LoopStats[] = [];
+  broker.stdout?.on('data', (chunk: Buffer) => {
+    for (const m of chunk.toString().matchAll(/^loop-stats (.*)$/gm)) loopStats.push(JSON.parse(m[1] ?? '{}') as LoopStats);
+  });
   try {
     const url = await listeningUrl(broker);
     if (broker.pid === undefined) throw new Error('the broker has no pid');
@@ -42,6 +51,7 @@ export async function measureIngestOverLoopback(options: {
       snapshot: options.snapshot,
       closed: options.closed,
       open: options.open,
+      signalBroker: options.loopStats === true,
     };
     devices = fork('bin/run-ts.mjs', ['bench/support/ingest-devices.ts'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const answer = new Promise<IngestLoadResult>((resolve, reject) => {
@@ -52,7 +62,10 @@ export async function measureIngestOverLoopback(options: {
       });
       devices?.once('exit', (code) => reject(new Error(`the device process exited (${code}) without an answer`)));
     });
-    return await answer;
+    const result = await answer;
+    if (!options.loopStats) return result;
+    for (let waited = 0; loopStats.length < 2 && waited < 2000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+    return { ...result, ...(loopStats[1] ? { openLoopStats: loopStats[1] } : {}) };
   } finally {
     devices?.kill('SIGTERM');
     broker.kill('SIGTERM');

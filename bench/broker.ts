@@ -13,7 +13,7 @@ import { percentile, report, round } from './stats.js';
 
 /**
  * `npm run bench -- broker [--json] [--ingest-only] [--devices=N] [--seconds=S] [--ingest-devices=N]
- *   [--reports=R] [--rate=X] [--open-seconds=S] [--open-devices=D]`
+ *   [--reports=R] [--rate=X] [--open-seconds=S] [--open-devices=D] [--loop-stats]`
  *
  * Two halves, each filling its own figures:
  *  1. SDK verification (this file): `verifyPostureReport` per second beside raw `node:crypto`
@@ -143,7 +143,8 @@ const GOAL_RATE_PER_SECOND = 2000;
  * process of their own (`bench/broker-ingest.ts`). Closed loop: `--ingest-devices=N` (default 32)
  * devices each send `--reports=R` (default 200) reports back to back → `ingestPerSecond`. Open
  * loop: `--rate=X` (default 2,000) reports/s offered for `--open-seconds=S` (default 10) over
- * `--open-devices=D` (default 200) devices → `ingestP50Ms`/`P95`/`ingestP99Ms`.
+ * `--open-devices=D` (default 200) devices → `ingestP50Ms`/`P95`/`ingestP99Ms`. `--loop-stats`:
+ * the broker's event-loop delay and GC pauses over the open loop → `ingestOpenLoopStats`.
  */
 export async function measureIngest(args: readonly string[], snapshot: PostureSnapshot) {
   const { measureIngestOverLoopback } = await import('./broker-ingest.js');
@@ -151,6 +152,7 @@ export async function measureIngest(args: readonly string[], snapshot: PostureSn
     snapshot,
     closed: { devices: numberArg(args, 'ingest-devices', 32), reportsPerDevice: numberArg(args, 'reports', 200) },
     open: { devices: numberArg(args, 'open-devices', 200), ratePerSecond: numberArg(args, 'rate', GOAL_RATE_PER_SECOND), seconds: numberArg(args, 'open-seconds', 10) },
+    loopStats: args.includes('--loop-stats'),
   });
   const { closed, open } = r;
   return {
@@ -181,6 +183,7 @@ export async function measureIngest(args: readonly string[], snapshot: PostureSn
     ingestBrokerCores: closed.brokerCores,
     ingestClientCores: closed.clientCores,
     ingestPresignPerSecond: r.presignPerSecond,
+    ...(r.openLoopStats ? { ingestOpenLoopStats: r.openLoopStats } : {}),
   };
 }
 

@@ -39,6 +39,8 @@ export interface IngestLoadRequest {
   readonly closed: { readonly devices: number; readonly reportsPerDevice: number };
   /** Latency at an offered rate: `ratePerSecond` reports on a fixed schedule for `seconds`, spread over `devices`. */
   readonly open: { readonly devices: number; readonly ratePerSecond: number; readonly seconds: number };
+  /** Send the broker SIGUSR2 as the open loop starts and ends (its `WARD_BROKER_LOOP_STATS` windows). */
+  readonly signalBroker: boolean;
 }
 
 /** CPU use of both processes over a phase. */
@@ -251,6 +253,7 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
   };
 
   progress(`open loop: ${ratePerSecond} reports/s for ${seconds} s over ${devices.length} devices`);
+  if (req.signalBroker) process.kill(req.brokerPid, 'SIGUSR2');
   const meter = cpuMeter(req.brokerPid);
   const start = performance.now() + 20;
   let next = 0;
@@ -267,6 +270,7 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
   };
   setTimeout(tick, 20);
   await finished;
+  if (req.signalBroker) process.kill(req.brokerPid, 'SIGUSR2');
   const wallSeconds = (performance.now() - start) / 1000;
   agent.destroy();
   checkAnswers(failures, latencies.length);

@@ -93,6 +93,8 @@ async function serve(values: Values, io: CliIO): Promise<number> {
   }
   const config = loadConfigFile(configFile);
   const port = intOption(values.port, 'port', 0, 65535);
+  // A benchmark diagnostic (docs/broker-server.md, "Performance"), never on by default.
+  const stopLoopStats = io.env.WARD_BROKER_LOOP_STATS === '1' ? (await import('./loop-stats.js')).startLoopStats(io.stdout) : undefined;
   const broker = await createBroker({
     dataDir: data,
     config,
@@ -111,6 +113,7 @@ async function serve(values: Values, io: CliIO): Promise<number> {
     process.once('SIGTERM', stop);
   });
   await broker.close();
+  stopLoopStats?.();
   return EXIT.ok;
 }
 
