@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createBroker } from '../broker/server/broker.js';
+import { hashPassword } from '../broker/server/passwords.js';
 import { Agent } from '../main/core/agent.js';
 import { Outbox } from '../main/core/broker/outbox.js';
 import { CONFIG_DEFAULTS } from '../main/core/config/schema.js';
@@ -30,7 +31,16 @@ export async function run(args: string[]): Promise<void> {
   const changes = Math.max(20, Number(args.find((a) => a.startsWith('--changes='))?.slice(10) ?? 20));
   const idleSeconds = Math.max(5, Number(args.find((a) => a.startsWith('--idle-seconds='))?.slice(15) ?? 60));
   const dir = mkdtempSync(join(tmpdir(), 'ward-bench-reauth-'));
-  const broker = await createBroker({ dataDir: join(dir, 'broker'), port: 0, adminToken: 'wba_bench-admin-credential-0123456789' });
+  // One user to sign the idle daemon in, and access tokens living 120 s: the daemon refreshes
+  // 90 s after sign-in (30 s before expiry), before its signed-in idle window, and not during it.
+  const user = { username: 'bench', password: 'bench password for the idle daemon' };
+  const accessTokenTtlSeconds = 120;
+  const broker = await createBroker({
+    dataDir: join(dir, 'broker'),
+    port: 0,
+    adminToken: 'wba_bench-admin-credential-0123456789',
+    config: { users: [{ username: user.username, passwordHash: await hashPassword(user.password), name: 'Bench' }], accessTokenTtlSeconds },
+  });
   broker.admin.setPolicy({ schemaVersion: 1, name: 'bench', rules: [{ id: 'files', check: 'required-files', expect: { status: 'pass' }, severity: 'block', graceSeconds: 0 }] });
   const watched = join(dir, 'watched');
   mkdirSync(watched);
@@ -91,7 +101,15 @@ export async function run(args: string[]): Promise<void> {
 
   // Idle: the headless agent as it ships (`ward daemon`: compiled bundle, daemon V8 flags, key
   // in a real keychain), a separate process sampled from /proc, beside a bare node.
-  const idle = await measureIdleDaemon({ brokerUrl: broker.url, enrollmentToken: broker.admin.createEnrollmentToken({ label: 'idle' }).token, idleSeconds });
+  // The required-files rule was for the in-process agent above; the daemon runs the default checks.
+  broker.admin.setPolicy({ schemaVersion: 1, name: 'bench-idle', rules: [] });
+  // First enrolled only, then signed in with one token refresh done (what real users run).
+  const idle = await measureIdleDaemon({
+    brokerUrl: broker.url,
+    enrollmentToken: broker.admin.createEnrollmentToken({ label: 'idle' }).token,
+    idleSeconds,
+    signIn: { ...user, accessTokenTtlSeconds },
+  });
   await broker.close();
   rmSync(dir, { recursive: true, force: true });
 
@@ -114,7 +132,9 @@ export async function run(args: string[]): Promise<void> {
       `  broker challenge → nonce-bound report back: p50 ${figures.challengeP50Ms} ms   p95 ${figures.challengeP95Ms} ms   (goal < 500 ms)`,
       `  idle \`ward daemon\` (all checks, watchers, 60 s safety net, event channel, loopback API) over ${idle.idleSeconds} s,`,
       `  ${idle.fromBundle ? 'compiled bundle' : 'from source through tsx (the bundle went stale while measuring)'}, flags ${idle.daemonFlags || '(none)'}:`,
-      `  RSS ${idle.idleRssMb} MB (peak ${idle.idlePeakRssMb})   CPU ${idle.idleCpuPercent} %   (goals ≤ 60 MB, ≤ 0.5 %)`,
+      `  signed in, after ${idle.refreshesBeforeWindow} DPoP token refresh (${idle.refreshesInWindow} during the window; tokens live ${idle.accessTokenTtlSeconds} s):`,
+      `  RSS ${idle.idleRssMb} MB (peak ${idle.idlePeakRssMb})   CPU ${idle.idleCpuPercent} %   (goals ≤ 60 MB, ≤ 0.5 %)   launcher + daemon Pss ${idle.idleTotalPssMb} MB`,
+      `  enrolled, not signed in: RSS ${idle.idleRssNotSignedInMb} MB (peak ${idle.idlePeakRssNotSignedInMb})   CPU ${idle.idleCpuNotSignedInPercent} %   launcher + daemon Pss ${idle.idleTotalPssNotSignedInMb} MB`,
       `  bare node with the same flags: RSS ${idle.bareNodeRssMb} MB`,
       ...(idle.launcherRssMb === undefined ? [] : [`  launcher (bin/ward.mjs, waits for the daemon; Node < 22.15 has no execve): RSS ${idle.launcherRssMb} MB, private ${idle.launcherPrivateMb} MB`]),
     ],
