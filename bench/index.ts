@@ -7,6 +7,7 @@ const BENCHES: Record<string, () => Promise<{ run: (args: string[]) => Promise<v
   identity: () => import('./identity.js'),
   broker: () => import('./broker.js'),
   reauth: () => import('./reauth.js'),
+  'oauth-isolation': () => import('./oauth-isolation.js'),
   'shared-signals': () => import('./shared-signals.js'),
   ui: () => import('./ui.js'),
 };
