@@ -76,7 +76,8 @@ export async function buildAgentBundle(dir = AGENT_DIST) {
   rmSync(tmp, { recursive: true, force: true });
   const result = await build({
     absWorkingDir: ROOT,
-    entryPoints: { cli: join(ROOT, 'main', 'cli', 'bin.ts') },
+    // oauth-child: the daemon's short-lived OAuth helper process (main/core/session/oauth-process-client.ts).
+    entryPoints: { cli: join(ROOT, 'main', 'cli', 'bin.ts'), 'oauth-child': join(ROOT, 'main', 'core', 'session', 'oauth-process-child.ts') },
     outdir: tmp,
     bundle: true,
     splitting: true,

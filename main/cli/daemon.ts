@@ -1,7 +1,10 @@
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { WardError } from '../core/errors.js';
 import { LocalApiServer } from '../core/local-api/local-api-server.js';
 import { createLogger } from '../core/log.js';
+import type { OAuthProcessSpec } from '../core/session/oauth-process-client.js';
 import { accessResource } from '../core/session/protected-resource.js';
 import { AGENT_VERSION } from '../core/version.js';
 import { shellHandlers } from '../core/ui-server/shell-handlers.js';
@@ -23,6 +26,18 @@ loopback API (127.0.0.1) for the tray, the CLI and allow-listed sign-in pages. S
   --log-level LEVEL    pino level for the JSON log on stderr (default info)
 `;
 
+/**
+ * The daemon's OAuth calls run in a short-lived child process (see `OAuthProcessClient`): from
+ * the agent bundle its `oauth-child.js` with the daemon's own V8 flags, from the source tree the
+ * TypeScript module through tsx's loader.
+ */
+export function oauthProcessSpec(): OAuthProcessSpec {
+  const entry = process.argv[1] ?? '';
+  const bundled = join(dirname(entry), 'oauth-child.js');
+  if (basename(entry) === 'cli.js' && existsSync(bundled)) return { modulePath: bundled, execArgv: process.execArgv };
+  return { modulePath: fileURLToPath(new URL('../core/session/oauth-process-child.ts', import.meta.url)), execArgv: ['--import', import.meta.resolve('tsx')] };
+}
+
 export async function run(args: string[], io: CliIO): Promise<number> {
   const parsed = parseCommandArgs(args, io, { port: { type: 'string' }, 'ephemeral-tokens': { type: 'boolean' }, 'log-level': { type: 'string' } }, HELP);
   if ('exit' in parsed) return parsed.exit;
@@ -31,7 +46,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const level = values['log-level'];
   if (level !== undefined && typeof level !== 'string') throw new WardError('usage', '--log-level takes a level name');
   const log = createLogger({ ...(level ? { level } : {}) });
-  const runtime = await createRuntime(io, { log, ...(values['ephemeral-tokens'] ? { ephemeralTokens: true } : {}) });
+  const runtime = await createRuntime(io, { log, oauthProcess: oauthProcessSpec(), ...(values['ephemeral-tokens'] ? { ephemeralTokens: true } : {}) });
   const { agent } = runtime;
   agent.on('state', (e) => io.stdout(`${e.at}  ${e.state}${e.reason ? `  — ${e.reason}` : ''}\n`));
   await agent.start();

@@ -12,6 +12,7 @@ import { openKeyStore } from '../core/identity/select-key-store.js';
 import { defaultStateDir } from '../core/identity/state-dir.js';
 import { LocalApiClient } from '../core/local-api/local-api-client.js';
 import { silentLogger, type Logger } from '../core/log.js';
+import type { OAuthProcessSpec } from '../core/session/oauth-process-client.js';
 import { currentPlatform } from '../core/platform.js';
 import { BrowserOpener } from '../core/session/browser-opener.js';
 import { KeychainTokenStore, MemoryTokenStore, type TokenStore } from '../core/session/token-store.js';
@@ -54,7 +55,7 @@ function browserOpener(host: Host, io: CliIO, identity: IdentityFile): (url: URL
 }
 
 /** Build the agent of this user and machine from managed config, identity and keychain. */
-export async function createRuntime(io: CliIO, options: { log?: Logger; ephemeralTokens?: boolean } = {}): Promise<Runtime> {
+export async function createRuntime(io: CliIO, options: { log?: Logger; ephemeralTokens?: boolean; oauthProcess?: OAuthProcessSpec } = {}): Promise<Runtime> {
   const keyEnv = identityEnvironment(io);
   const { host, stateDir } = keyEnv;
   const { config } = await loadConfig(host, defaultConfigLocations(host.platform, (n) => io.env[n]));
@@ -72,6 +73,7 @@ export async function createRuntime(io: CliIO, options: { log?: Logger; ephemera
     outbox,
     openBrowser: browserOpener(host, io, identity),
     log: options.log ?? silentLogger(),
+    ...(options.oauthProcess ? { oauthProcess: options.oauthProcess } : {}),
   });
   return {
     agent,

@@ -41,7 +41,11 @@ import { watchTargetsFor } from './posture/watchers/watch-targets.js';
 import { backoffDelayMs, systemClock, type Clock, type TimerHandle } from './session/clock.js';
 import { DpopFetch, type FetchLike } from './session/dpop-fetch.js';
 import { nodeHttpFetch } from './session/node-http-fetch.js';
+import type { OAuthProcessSpec } from './session/oauth-process-client.js';
 import type { AuthorizationRequirements, OidcClient } from './session/oidc-client.js';
+
+/** What the agent asks of its OAuth client, in this process or in a child process. */
+type OAuthCalls = Pick<OidcClient, 'signInWithBrowser' | 'signInWithDeviceCode' | 'refresh' | 'revoke'>;
 import { SessionError } from './session/session-error.js';
 import { StepUpPrompt, type StepUpAsk } from './session/step-up.js';
 import type { TokenSet } from './session/token-set.js';
@@ -72,6 +76,12 @@ export interface AgentOptions {
   readonly stepUpTimeoutMs?: number;
   readonly signInTimeoutMs?: number;
   readonly clientId?: string;
+  /**
+   * Run each OAuth call (sign-in, step-up, refresh, revoke) in a short-lived child process, so
+   * openid-client's `fetch` (undici, ~13–18 MB kept for good) never loads in this process.
+   * `ward daemon` sets it; without it the calls run here (tests with a fake clock or fetch).
+   */
+  readonly oauthProcess?: OAuthProcessSpec;
   readonly shell?: 'web' | 'electron';
   /** ACR asked for when the policy requires a fresh sign-in (after unlock, on credential change). */
   readonly stepUpAcr?: string;
@@ -133,7 +143,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   #identity: IdentityRecord | undefined;
   #signer: DeviceSigner | undefined;
   #dpop: DpopFetch | undefined;
-  #oidc: OidcClient | undefined;
+  #oidc: OAuthCalls | undefined;
   #tokens: TokenSet | undefined;
   #monitor: PostureMonitor | undefined;
   #reporter: PostureReporter | undefined;
@@ -369,9 +379,21 @@ export class Agent extends EventEmitter<AgentEvents> {
     void this.#o.tokenStore.clear().catch((err: unknown) => this.#log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not wipe the tokens'));
   }
 
-  async #oidcClient(): Promise<OidcClient> {
+  async #oidcClient(): Promise<OAuthCalls> {
     if (this.#oidc) return this.#oidc;
-    if (!this.#identity || !this.#dpop) throw this.#notEnrolled();
+    if (!this.#identity || !this.#dpop || !this.#signer) throw this.#notEnrolled();
+    if (this.#o.oauthProcess) {
+      const { OAuthProcessClient } = await import('./session/oauth-process-client.js');
+      this.#oidc = new OAuthProcessClient({
+        process: this.#o.oauthProcess,
+        issuer: new URL(this.#identity.brokerUrl),
+        clientId: this.#o.clientId ?? WARD_CLIENT_ID,
+        signer: this.#signer,
+        jkt: this.#identity.thumbprint,
+        log: this.#log,
+      });
+      return this.#oidc;
+    }
     // Loaded on first use: an agent that is not signing in or refreshing never pays for the OAuth stack.
     const { OidcClient } = await import('./session/oidc-client.js');
     this.#oidc = await OidcClient.discover({
