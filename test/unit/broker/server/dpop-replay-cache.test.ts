@@ -45,3 +45,28 @@ describe('DPoP replay cache', () => {
     expect(refusal(() => verifier.verifyFor(request(p), HTU, () => 'device'))).toMatch(/already used/);
   });
 });
+
+describe('DPoP replay cache expiry', () => {
+  const proofAt = async (iat: number, jti = randomUUID()): Promise<string> => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    return new SignJWT({ htm: 'POST', htu: HTU, jti, iat })
+      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(publicKey) })
+      .sign(privateKey);
+  };
+
+  it('forgets expired proofs as new ones arrive, without waiting for the cache to fill, and still refuses live replays', async () => {
+    let nowMs = 1_700_000_000_000;
+    const verifier = new DpopVerifier(() => nowMs);
+    const t0 = nowMs / 1000;
+    const early = await Promise.all([0, 1, 2, 3, 4].map(() => proofAt(t0)));
+    for (const p of early) verifier.verify(request(p), HTU);
+    expect(verifier.rememberedCount).toBe(5);
+    // 61 s later the first five have passed their iat window (iat + 60 s): two new proofs forget them.
+    nowMs += 61_000;
+    const late = await proofAt(t0 + 61);
+    verifier.verify(request(late), HTU);
+    verifier.verify(request(await proofAt(t0 + 61)), HTU);
+    expect(verifier.rememberedCount).toBe(2);
+    expect(refusal(() => verifier.verify(request(late), HTU))).toMatch(/already used/);
+  });
+});
