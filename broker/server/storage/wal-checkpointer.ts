@@ -34,12 +34,14 @@ const AUTO_CHECKPOINT_PAGES = 1000;
  * of WAL a second) that is a stall of several milliseconds a few times a second, in every
  * request queued behind it. Here the main connection never checkpoints
  * (`wal_autocheckpoint = 0`); a worker with its own connection runs `wal_checkpoint(PASSIVE)`
- * every interval (it takes no lock writers need, so commits go on meanwhile) and
- * `wal_checkpoint(TRUNCATE)` once the broker is idle (every frame copied, none added since the
- * last tick), which shrinks the WAL file to zero. The main connection's next commit after a
- * complete checkpoint starts the WAL over from its beginning, and `journal_size_limit` cuts the
- * file back then, so the WAL holds about one interval of writes (plus whatever a long reader
- * pins).
+ * every interval (it takes no lock writers need, so commits go on meanwhile), with catch-up
+ * rounds until one finds no new frame, and `wal_checkpoint(TRUNCATE)` once the broker is idle
+ * (every frame copied, none added since the last tick), which shrinks the WAL file to zero. The
+ * main connection's next commit after a complete checkpoint starts the WAL over from its
+ * beginning, and `journal_size_limit` cuts the file back then, so under steady load the WAL
+ * holds about one interval of writes. The bound: a tick that ends with more than
+ * `hardLimitBytes` in the WAL runs `wal_checkpoint(RESTART)`, which pauses the broker's commits
+ * while it copies what is left and makes the next commit start the WAL over.
  *
  * If the worker fails, exits, or says nothing for `silenceMs`, the main connection goes back to
  * auto-checkpointing (logged once): nothing is lost either way, since every commit is in the WAL

@@ -47,9 +47,11 @@ describe('WalCheckpointer (real SQLite, a real worker thread)', () => {
     write(3000);
     const passive = await checkpointWhere(results, (r) => r.mode === 'PASSIVE' && r.checkpointed > 0);
     expect(passive.checkpointed).toBeGreaterThan(0);
-    const truncated = await checkpointWhere(results, (r) => r.mode === 'TRUNCATE');
-    expect(truncated).toMatchObject({ busy: 0, log: 0, checkpointed: 0 });
-    expect(walBytes()).toBe(0);
+    // Once writes stop, only the worker's TRUNCATE can bring the file to zero bytes (the broker
+    // connection never checkpoints): wait for both. (A TRUNCATE can also come in a pause between
+    // two commits, so the first one seen may be older than the last write.)
+    await checkpointWhere(results, (r) => r.mode === 'TRUNCATE' && walBytes() === 0);
+    expect(results.filter((r) => r.mode === 'TRUNCATE').at(-1)).toMatchObject({ busy: 0, log: 0, checkpointed: 0 });
     expect(checkpointer.fellBack).toBe(false);
     await checkpointer.stop();
     storage.close();
@@ -60,7 +62,9 @@ describe('WalCheckpointer (real SQLite, a real worker thread)', () => {
 
   it('keeps the WAL bounded while commits go on without a pause', async () => {
     const results: CheckpointResult[] = [];
-    const checkpointer = storage.checkpointInWorker(silentLogger(), { intervalMs: 20, onCheckpoint: (r) => results.push(r) });
+    // The RESTART bound at 8 MB, so that a loaded machine, where the catch-up rounds lose more
+    // often, still holds the WAL under the assertion's 16 MB.
+    const checkpointer = storage.checkpointInWorker(silentLogger(), { intervalMs: 20, hardLimitBytes: 8 * 1024 * 1024, onCheckpoint: (r) => results.push(r) });
     let largest = 0;
     // 12,000 rows (~48 MB of WAL) in commits of 8 every 2 ms or so, as the broker's group commit does.
     for (let i = 0; i < 12_000; i += 8) {
