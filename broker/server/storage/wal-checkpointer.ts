@@ -15,7 +15,7 @@ export interface CheckpointResult {
 export interface WalCheckpointerOptions {
   /** How often the worker checkpoints (default 1,000 ms). */
   readonly intervalMs?: number;
-  /** When a tick ends with more than this in the WAL, the worker runs a RESTART checkpoint, which pauses commits (default 64 MB). */
+  /** When a tick ends with more than this in the WAL, the worker runs a RESTART checkpoint, which pauses commits (default 16 MB). */
   readonly hardLimitBytes?: number;
   /** After this long without a word from the worker, checkpoint on the main connection again (default 10 × interval, at least 5 s). */
   readonly silenceMs?: number;
@@ -75,7 +75,7 @@ export class WalCheckpointer {
     this.#onCheckpoint = options.onCheckpoint;
     db.pragma('wal_autocheckpoint = 0');
     this.#worker = new Worker(new URL('./wal-checkpoint-worker.mjs', import.meta.url), {
-      workerData: { file, intervalMs, hardLimitBytes: options.hardLimitBytes ?? 64 * 1024 * 1024 },
+      workerData: { file, intervalMs, hardLimitBytes: options.hardLimitBytes ?? 16 * 1024 * 1024 },
     });
     // The broker's server keeps the process alive; a checkpointer alone must not.
     this.#worker.unref();
