@@ -34,15 +34,17 @@ function tick() {
       result = next;
       if (caughtUp) break;
     }
-    if (result.log * pageSize > hardLimitBytes) {
-      // The catch-up never won (a long reader, or commits back to back): RESTART waits for the
-      // writer lock, so the broker's commits pause while it copies the remaining frames, then
-      // the WAL starts over. This is what bounds the WAL.
-      result = checkpoint('RESTART');
-    } else if (result.busy === 0 && result.log > 0 && result.log === result.checkpointed && result.log === lastLog) {
+    if (result.busy === 0 && result.log > 0 && result.log === result.checkpointed && result.log === lastLog) {
       // Every frame is in the database and none arrived since the last tick: the broker is idle,
-      // so shrink the WAL file to zero (a PASSIVE checkpoint never truncates it).
+      // so shrink the WAL file to zero (a PASSIVE checkpoint never truncates it). Checked first:
+      // after a RESTART the WAL keeps its frames until the next commit, so an idle broker would
+      // otherwise RESTART on every tick and never truncate.
       result = checkpoint('TRUNCATE');
+    } else if (result.log * pageSize > hardLimitBytes) {
+      // The catch-up never won (a long reader, or commits closer together than a checkpoint's
+      // fsync): RESTART waits for the writer lock, so the broker's commits pause while it copies
+      // the remaining frames, and the next commit starts the WAL over. This is what bounds the WAL.
+      result = checkpoint('RESTART');
     }
     lastLog = result.log;
     parentPort?.postMessage({ type: 'checkpoint', ...result });
