@@ -14,6 +14,8 @@ const db = new Database(file);
 db.pragma('busy_timeout = 100');
 const pageSize = Number(db.pragma('page_size', { simple: true }));
 let lastLog = -1;
+/** The WAL file may hold bytes since the last TRUNCATE. */
+let walFileUsed = false;
 
 /** @param {string} mode */
 function checkpoint(mode) {
@@ -34,12 +36,14 @@ function tick() {
       result = next;
       if (caughtUp) break;
     }
-    if (result.busy === 0 && result.log > 0 && result.log === result.checkpointed && result.log === lastLog) {
+    if (result.log > 0) walFileUsed = true;
+    if (walFileUsed && result.busy === 0 && result.log === result.checkpointed && result.log === lastLog) {
       // Every frame is in the database and none arrived since the last tick: the broker is idle,
-      // so shrink the WAL file to zero (a PASSIVE checkpoint never truncates it). Checked first:
-      // after a RESTART the WAL keeps its frames until the next commit, so an idle broker would
-      // otherwise RESTART on every tick and never truncate.
+      // so shrink the WAL file to zero (neither PASSIVE nor RESTART truncates it; after a RESTART
+      // the WAL reads as empty, `log` 0, while the file keeps its size). Checked first, so an
+      // idle broker never RESTARTs.
       result = checkpoint('TRUNCATE');
+      if (result.busy === 0) walFileUsed = false;
     } else if (result.log * pageSize > hardLimitBytes) {
       // The catch-up never won (a long reader, or commits closer together than a checkpoint's
       // fsync): RESTART waits for the writer lock, so the broker's commits pause while it copies
