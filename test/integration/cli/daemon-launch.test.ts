@@ -66,3 +66,41 @@ describe('bin/ward.mjs daemon', () => {
     expect(existsSync(`/proc/${daemonPid}/cmdline`) && readFileSync(`/proc/${daemonPid}/cmdline`, 'utf8') !== '').toBe(false);
   }, 120_000);
 });
+
+describe('bin/ward-daemon', () => {
+  it('execs the daemon in place with the daemon flags: one process, no launcher left as its parent', async () => {
+    const daemon = spawn(join(ROOT, 'bin', 'ward-daemon'), ['--ephemeral-tokens', '--log-level', 'warn'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: stateDir, WARD_STATE_DIR: join(stateDir, 'sh'), XDG_CONFIG_HOME: join(stateDir, 'config') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => daemon.once('exit', (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      daemon.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('loopback API on')) resolve();
+      });
+      void exited.then((code) => reject(new Error(`bin/ward-daemon exited with ${code}: ${out}`)));
+    });
+    // The pid we started is the daemon itself: sh exec'd node, so no launcher stands between.
+    const argv = readFileSync(`/proc/${daemon.pid}/cmdline`, 'utf8').split('\0');
+    expect(argv[0]).toMatch(/node$/);
+    for (const flag of DAEMON_NODE_FLAGS) expect(argv).toContain(flag);
+    expect(argv).toContain('daemon');
+    // Its children are only the commands the checks run, never a second `ward daemon`.
+    const children = readFileSync(`/proc/${daemon.pid}/task/${daemon.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    for (const child of children) {
+      let childArgv: string[] = [];
+      try {
+        childArgv = readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0');
+      } catch {
+        // the command ended between the two reads
+      }
+      expect(childArgv).not.toContain('daemon');
+    }
+
+    daemon.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  }, 120_000);
+});
