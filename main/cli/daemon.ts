@@ -62,8 +62,11 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     log,
   });
   const file = await api.start();
+  // Listen for SIGTERM/SIGINT before saying we are up: a service manager (or test) may stop us
+  // the moment it reads the line, and an unhandled SIGTERM would skip the clean shutdown.
+  const stopped = untilSignal();
   io.stdout(`ward daemon ${AGENT_VERSION}: ${agent.state}; loopback API on ${file.url} (secrets in ${api.filePath})\n`);
-  await untilSignal();
+  await stopped;
   await api.close();
   await runtime.close();
   return EXIT.ok;

@@ -127,6 +127,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (kind === 'agent') io.stdout("Checking this device's posture before opening the UI (the first check can take several seconds)…\n");
   const backend = await chooseBackend(kind, io, log);
   const ui = await startWebUi({ log, broker: broker?.info ?? null, ...(backend ? { backend } : {}), ...(port !== undefined ? { port } : {}) });
+  const stopped = untilSignal(); // before the announcement: a stop right after it must still shut down cleanly
   io.stdout(
     [
       `Ward ${backend ? 'agent' : 'posture checks'} running (headless).`,
@@ -136,7 +137,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       '',
     ].join('\n'),
   );
-  await untilSignal();
+  await stopped;
   await ui.close();
   await broker?.close();
   return EXIT.ok;

@@ -190,8 +190,9 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const backend = await chooseBackend(kind, io, log);
   const ui = await startWebUi({ log, ...(backend ? { backend } : {}), ...(port !== undefined ? { port } : {}), ...(values.config ? { configFile: values.config } : {}) });
   scheduleDemoStepUp(ui, demo);
+  const stopped = untilSignal(); // before the announcement: a stop right after it must still shut down cleanly
   io.stdout(`Ward is running. Open this link once (it holds a one-time token):\n  ${ui.server.url}\n`);
-  await untilSignal();
+  await stopped;
   await ui.close();
   return EXIT.ok;
 }
