@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { readStateFile, writeFileAtomic } from './atomic-file.js';
@@ -52,7 +52,10 @@ export class RotationJournal {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         const holder = Number.parseInt(await readFile(this.lockPath, 'utf8').catch(() => ''), 10);
-        if (attempt > 0 || isAlive(holder)) {
+        // A lock without a pid yet is one being taken right now (open, then write): held, unless
+        // it has been empty for longer than any write takes (its process died in between).
+        const beingTaken = Number.isNaN(holder) && (await lockAgeMs(this.lockPath)) < EMPTY_LOCK_STALE_MS;
+        if (attempt > 0 || beingTaken || isAlive(holder)) {
           throw new IdentityError('rotation-in-progress', 'another `ward identity rotate` is replacing the device key right now', {
             hint: `Wait for it to finish, then run \`ward identity\`. If no such process runs, delete ${this.lockPath}.`,
           });
@@ -78,6 +81,18 @@ export class RotationJournal {
 
   async remove(): Promise<void> {
     await rm(this.path, { force: true });
+  }
+}
+
+/** How long a lock file may stay empty (created, pid not yet written) before it counts as stale. */
+const EMPTY_LOCK_STALE_MS = 10_000;
+
+/** Age of the lock file; a lock that vanished meanwhile counts as stale (Infinity). */
+async function lockAgeMs(path: string): Promise<number> {
+  try {
+    return Date.now() - (await stat(path)).mtimeMs;
+  } catch {
+    return Number.POSITIVE_INFINITY;
   }
 }
 

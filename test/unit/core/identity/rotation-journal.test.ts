@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import fc from 'fast-check';
@@ -130,6 +130,19 @@ describe('rotateDeviceKey and the journal', () => {
     const gone = spawn('/bin/true');
     await new Promise((resolve) => gone.once('exit', resolve));
     await writeFile(journal.lockPath, String(gone.pid));
+    expect((await rotateDeviceKey({ identity, store })).thumbprint).not.toBe(before.thumbprint);
+    await expect(stat(journal.lockPath)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('an empty lock (being taken: created, pid not yet written) is held; one empty for long is stale', async () => {
+    const store = new MemoryKeyStore();
+    const { record: before } = await enroll(broker.url, TOKEN, { identity, device: DEVICE, store });
+    await writeFile(journal.lockPath, '');
+    await expect(rotateDeviceKey({ identity, store })).rejects.toMatchObject({ code: 'rotation-in-progress' });
+    expect(await identity.require()).toEqual(before);
+
+    const minuteAgo = new Date(Date.now() - 60_000);
+    await utimes(journal.lockPath, minuteAgo, minuteAgo);
     expect((await rotateDeviceKey({ identity, store })).thumbprint).not.toBe(before.thumbprint);
     await expect(stat(journal.lockPath)).rejects.toMatchObject({ code: 'ENOENT' });
   });
