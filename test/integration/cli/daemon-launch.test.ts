@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +21,25 @@ afterAll(() => {
   rmSync(stateDir, { recursive: true, force: true });
 });
 
+/** Start a daemon (`command args… --ephemeral-tokens`) and wait for its ready line; `exited` gives its exit code. */
+async function startDaemon(command: string, args: string[], wardStateDir: string): Promise<{ child: ChildProcess; exited: Promise<number | null> }> {
+  const child = spawn(command, [...args, '--ephemeral-tokens', '--log-level', 'warn'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: stateDir, WARD_STATE_DIR: wardStateDir, XDG_CONFIG_HOME: join(stateDir, 'config') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('loopback API on')) resolve();
+    });
+    void exited.then((code) => reject(new Error(`${command} exited with ${code}: ${out}`)));
+  });
+  return { child, exited };
+}
+
 describe('the compiled agent bundle', () => {
   it('runs ward, and is used only while every input is unchanged since the build', async () => {
     const entry = await buildAgentBundle(bundleDir);
@@ -40,20 +59,7 @@ describe('the compiled agent bundle', () => {
 
 describe('bin/ward.mjs daemon', () => {
   it('runs the daemon in a node started with the daemon flags, and stops it on SIGTERM', async () => {
-    const launcher = spawn(process.execPath, ['bin/ward.mjs', 'daemon', '--ephemeral-tokens', '--log-level', 'warn'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: stateDir, WARD_STATE_DIR: stateDir, XDG_CONFIG_HOME: join(stateDir, 'config') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const exited = new Promise<number | null>((resolve) => launcher.once('exit', (code) => resolve(code)));
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      launcher.stdout.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        if (out.includes('loopback API on')) resolve();
-      });
-      void exited.then((code) => reject(new Error(`ward daemon exited with ${code}: ${out}`)));
-    });
+    const { child: launcher, exited } = await startDaemon(process.execPath, ['bin/ward.mjs', 'daemon'], stateDir);
     // Node >= 22.15 execs the daemon in place; older ones keep the launcher as its parent.
     const children = readFileSync(`/proc/${launcher.pid}/task/${launcher.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
     const daemonPid = children.length ? Number(children[0]) : launcher.pid!;
@@ -69,20 +75,7 @@ describe('bin/ward.mjs daemon', () => {
 
 describe('bin/ward-daemon', () => {
   it('execs the daemon in place with the daemon flags: one process, no launcher left as its parent', async () => {
-    const daemon = spawn(join(ROOT, 'bin', 'ward-daemon'), ['--ephemeral-tokens', '--log-level', 'warn'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: stateDir, WARD_STATE_DIR: join(stateDir, 'sh'), XDG_CONFIG_HOME: join(stateDir, 'config') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const exited = new Promise<number | null>((resolve) => daemon.once('exit', (code) => resolve(code)));
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      daemon.stdout.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        if (out.includes('loopback API on')) resolve();
-      });
-      void exited.then((code) => reject(new Error(`bin/ward-daemon exited with ${code}: ${out}`)));
-    });
+    const { child: daemon, exited } = await startDaemon(join(ROOT, 'bin', 'ward-daemon'), [], join(stateDir, 'sh'));
     // The pid we started is the daemon itself: sh exec'd node, so no launcher stands between.
     const argv = readFileSync(`/proc/${daemon.pid}/cmdline`, 'utf8').split('\0');
     expect(argv[0]).toMatch(/node$/);
