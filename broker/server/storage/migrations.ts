@@ -190,4 +190,32 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX ek_challenges_expires ON ek_challenges (expires_at);
   CREATE INDEX ek_challenges_created ON ek_challenges (created_at);
   `,
+  // 7: nothing the broker meant to send is lost. `push_dead_letters`: SETs the push receiver
+  // refused for good or that ran out of attempts, kept (bounded) until an admin resends or drops
+  // them; `queue_id` is the SET's place in `push_queue`, where a resend puts it back. `set_outbox`:
+  // a SET to emit, written in the same transaction as the state change it reports (a compliance
+  // change with its verdict), removed once the SET is logged and queued, re-emitted at startup.
+  `
+  CREATE TABLE push_dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue_id INTEGER NOT NULL,
+    receiver TEXT NOT NULL,
+    type TEXT NOT NULL,
+    set_jwt TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_status INTEGER,
+    last_error TEXT,
+    dead_at INTEGER NOT NULL
+  );
+  CREATE TABLE set_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    type TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    event TEXT NOT NULL,
+    device_id TEXT,
+    txn TEXT,
+    created_at INTEGER NOT NULL
+  );
+  `,
 ];
