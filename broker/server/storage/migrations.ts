@@ -218,4 +218,24 @@ export const MIGRATIONS: readonly string[] = [
     created_at INTEGER NOT NULL
   );
   `,
+  // 8: sign-in throttling (login-throttle.ts). `login_throttle`: one row per account (`user:` +
+  // an HMAC of the typed username, known or not, so no row reveals who exists or stores a
+  // password typed into the username field) and per client address (`ip:` + IPv4 or IPv6 /64):
+  // consecutive failures, the last one, the lock and the hard lock an admin must lift.
+  // `totp_last_step`: the last TOTP time step each user signed in with, so a code works once.
+  `
+  CREATE TABLE login_throttle (
+    key TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    last_failure_at INTEGER NOT NULL,
+    locked_until INTEGER NOT NULL DEFAULT 0,
+    hard_locked INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX login_throttle_last_failure ON login_throttle (last_failure_at);
+  CREATE TABLE totp_last_step (
+    username TEXT PRIMARY KEY,
+    step INTEGER NOT NULL,
+    used_at INTEGER NOT NULL
+  );
+  `,
 ];
