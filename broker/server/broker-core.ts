@@ -12,7 +12,7 @@ import type { BrokerConfig } from './config.js';
 import { BrokerError } from './errors.js';
 import type { EventHub } from './events.js';
 import { hashSecret, newSecret, type BrokerKeys } from './keys.js';
-import type { SignalEmitter } from './signals.js';
+import type { SignalEmitter, StagedEmit } from './signals.js';
 import type { BrokerStorage, CredentialRecord, CredentialRole, DeviceRecord, HistoryEntry, VerdictRecord } from './storage/storage.js';
 
 const EMPTY_POLICY: Policy = { schemaVersion: 1, reportOnly: false, rules: [] };
@@ -461,8 +461,12 @@ export class BrokerCore {
       failingSince: Object.fromEntries(failing.map((r) => [r.ruleId, Date.parse(r.firstFailedAt ?? '') || nowMs])),
       nonce,
     };
+    const wasCompliant = previous ? previous.isCompliant : true;
+    // Only on a change: staged with the verdict (set_outbox), emitted once committed or at the next start.
+    const complianceChange = wasCompliant === record.isCompliant ? undefined : this.#complianceChange(device.id, wasCompliant, failing);
     const stored = this.#persist(() => {
       markNonceUsed?.();
+      complianceChange?.stage();
       this.d.storage.saveVerdict(record);
       this.d.storage.addHistory({
         deviceId: device.id,
@@ -478,22 +482,7 @@ export class BrokerCore {
     if (this.#verdictState.size >= 100_000) this.#verdictState.clear();
     this.#verdictState.set(device.id, { isCompliant: record.isCompliant, failingSince: record.failingSince });
     await stored;
-    const wasCompliant = previous ? previous.isCompliant : true;
-    if (wasCompliant !== record.isCompliant) {
-      this.d.signals
-        .emit(
-          'device-compliance-change',
-          { format: 'complex', device: { format: 'opaque', id: device.id } },
-          {
-            previous_status: wasCompliant ? 'compliant' : 'not-compliant',
-            current_status: record.isCompliant ? 'compliant' : 'not-compliant',
-            initiating_entity: 'policy',
-            reason_admin: { en: record.isCompliant ? 'the device meets the policy' : `failing: ${failing.map((r) => r.ruleId).join(', ')}` },
-          },
-          { deviceId: device.id },
-        )
-        .catch((err: unknown) => this.d.log.error({ err, deviceId: device.id }, 'could not emit device-compliance-change'));
-    }
+    complianceChange?.send();
     const result: IngestResult = {
       deviceId: device.id,
       seq: claims.seq,
@@ -512,6 +501,21 @@ export class BrokerCore {
       }
     }
     return result;
+  }
+
+  /** The `device-compliance-change` SET for a device whose compliance flipped (errors are logged by the emitter). */
+  #complianceChange(deviceId: string, wasCompliant: boolean, failing: readonly { ruleId: string }[]): StagedEmit {
+    return this.d.signals.staged(
+      'device-compliance-change',
+      { format: 'complex', device: { format: 'opaque', id: deviceId } },
+      {
+        previous_status: wasCompliant ? 'compliant' : 'not-compliant',
+        current_status: wasCompliant ? 'not-compliant' : 'compliant',
+        initiating_entity: 'policy',
+        reason_admin: { en: wasCompliant ? `failing: ${failing.map((r) => r.ruleId).join(', ')}` : 'the device meets the policy' },
+      },
+      { deviceId },
+    );
   }
 
   #refuse(device: DeviceRecord, reason: string, detail: string, nowMs: number, alsoWrite?: () => void): never {

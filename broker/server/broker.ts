@@ -19,6 +19,7 @@ import { loadOrCreateKeys } from './keys.js';
 import { registerInteractions } from './oidc/interactions.js';
 import { gateRefresh } from './refresh-gate.js';
 import { createOidcProvider } from './oidc/provider.js';
+import { registerPushAdminApi } from './push-admin-api.js';
 import { SignalEmitter } from './signals.js';
 import { SqliteStorage } from './storage/sqlite-storage.js';
 
@@ -155,8 +156,21 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     const hub = new EventHub(storage.events, now);
     const users = new UserStore(config.users, options.configFile);
     const deviceSets = new DeviceSetQueues({ store: storage.deviceSetQueue, log, now });
-    const signals = new SignalEmitter({ signer: keys.signer, issuer, hub, log, queue: storage.pushQueue, pushReceiver: config.pushReceiver, now, deviceSets });
+    const signals = new SignalEmitter({
+      signer: keys.signer,
+      issuer,
+      hub,
+      log,
+      queue: storage.pushQueue,
+      outbox: storage.setOutbox,
+      transaction: (fn) => storage.transaction(fn),
+      pushReceiver: config.pushReceiver,
+      now,
+      deviceSets,
+    });
     onFailedStart.push(() => signals.stop());
+    // SETs staged with a change the broker committed but stopped before emitting: first in line.
+    await signals.resumeStaged();
     const core = new BrokerCore({ storage, hub, keys, config, issuer, signals, log, now });
     const dpop = new DpopVerifier(now);
     const previousLiveUntil = Number(storage.getMeta(DPOP_LIVE_UNTIL) ?? 0) || 0;
@@ -183,6 +197,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
 
     const router = new Router();
     registerApi(router, { core, dpop, hub, issuer, deviceSets, deviceClaims: new DeviceClaimReceiver({ storage, issuer, log, now }) });
+    registerPushAdminApi(router, { core, signals });
     registerInteractions(router, { provider, users, csrfKey: keys.csrfKey, issuer, now });
     router.add('GET', '/demo/resource', async (ctx) => demo.handle(ctx.req, ctx.res, new URL('/demo/resource', issuer).href));
     router.add('GET', '/healthz', async (ctx) => {

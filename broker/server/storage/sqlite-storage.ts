@@ -5,6 +5,7 @@ import { MIGRATIONS } from './migrations.js';
 import { sqliteDeviceClaims } from './sqlite-device-claims.js';
 import { sqliteDeviceSetQueue } from './sqlite-device-set-queue.js';
 import { sqliteEkChallenges } from './sqlite-ek-challenges.js';
+import { sqlitePushQueue, sqliteSetOutbox } from './sqlite-push-queue.js';
 import { WalCheckpointer, type WalCheckpointerOptions } from './wal-checkpointer.js';
 import type { Logger } from '../../../main/core/log.js';
 import type {
@@ -31,7 +32,7 @@ import type {
   OidcStore,
   PolicyRecord,
   PushQueueStore,
-  QueuedSet,
+  SetOutboxStore,
   EventLog,
   VerdictRecord,
 } from './storage.js';
@@ -121,6 +122,7 @@ export class SqliteStorage implements BrokerStorage {
   readonly challenges: ChallengeRows;
   readonly events: EventLog;
   readonly pushQueue: PushQueueStore;
+  readonly setOutbox: SetOutboxStore;
   readonly deviceClaims: DeviceClaimStore;
   readonly deviceSetQueue: DeviceSetQueueStore;
   readonly ekChallenges: EkChallengeRows;
@@ -192,7 +194,8 @@ export class SqliteStorage implements BrokerStorage {
     this.oidc = this.#oidcStore();
     this.challenges = this.#challengeRows();
     this.events = this.#eventLog();
-    this.pushQueue = this.#pushQueue();
+    this.pushQueue = sqlitePushQueue(this.#db);
+    this.setOutbox = sqliteSetOutbox(this.#db);
     this.deviceClaims = sqliteDeviceClaims(this.#db);
     this.deviceSetQueue = sqliteDeviceSetQueue(this.#db);
     this.ekChallenges = sqliteEkChallenges(this.#db);
@@ -497,46 +500,6 @@ export class SqliteStorage implements BrokerStorage {
           for (const r of oldPerScope.all(cutoffMs) as Row[]) setWatermark.run(str(r.scope), num(r.id));
           return purge.run(cutoffMs).changes;
         })(),
-    };
-  }
-
-  #pushQueue(): PushQueueStore {
-    const p = (sql: string) => this.#db.prepare(sql);
-    const insert = p('INSERT INTO push_queue (receiver, type, set_jwt, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)');
-    const count = p('SELECT COUNT(*) AS n FROM push_queue');
-    const dropOldest = p('DELETE FROM push_queue WHERE id IN (SELECT id FROM push_queue ORDER BY id LIMIT ?)');
-    const head = p('SELECT * FROM push_queue WHERE receiver = ? ORDER BY id LIMIT 1');
-    const attempt = p('UPDATE push_queue SET attempts = ?, next_attempt_at = ? WHERE id = ?');
-    const remove = p('DELETE FROM push_queue WHERE id = ?');
-    const others = p('DELETE FROM push_queue WHERE receiver <> ?');
-    const toQueued = (r: Row): QueuedSet => ({
-      id: num(r.id),
-      receiver: str(r.receiver),
-      type: str(r.type),
-      setJwt: str(r.set_jwt),
-      createdAtMs: num(r.created_at),
-      attempts: num(r.attempts),
-      nextAttemptAtMs: num(r.next_attempt_at),
-    });
-    return {
-      enqueue: (receiver, type, setJwt, nowMs, maxItems) =>
-        this.#db.transaction(() => {
-          const over = num((count.get() as Row).n) - maxItems + 1;
-          const dropped = over > 0 ? dropOldest.run(over).changes : 0;
-          return { id: Number(insert.run(receiver, type, setJwt, nowMs, nowMs).lastInsertRowid), dropped };
-        })(),
-      head: (receiver) => {
-        const row = head.get(receiver) as Row | undefined;
-        return row ? toQueued(row) : undefined;
-      },
-      recordAttempt: (id, attempts, nextAttemptAtMs) => {
-        attempt.run(attempts, nextAttemptAtMs, id);
-      },
-      remove: (id) => {
-        remove.run(id);
-      },
-      removeOtherReceivers: (receiver) => others.run(receiver).changes,
-      size: () => num((count.get() as Row).n),
     };
   }
 

@@ -56,8 +56,10 @@ export interface BrokerStorage {
   challenges: ChallengeRows;
   /** What went down the agents' event channels, with the SSE ids `Last-Event-ID` refers to. */
   events: EventLog;
-  /** SETs waiting for the RFC 8935 push receiver, oldest first. */
+  /** SETs waiting for the RFC 8935 push receiver, oldest first, and those it gave up on. */
   pushQueue: PushQueueStore;
+  /** SETs staged with the change they report, until they are logged and queued. */
+  setOutbox: SetOutboxStore;
   /** SETs devices transmitted about themselves: their claims, not the broker's verdict. */
   deviceClaims: DeviceClaimStore;
   /** Each device's RFC 8936 poll queue: SETs addressed to it and not yet acknowledged. */
@@ -260,16 +262,81 @@ export interface QueuedSet {
   readonly nextAttemptAtMs: number;
 }
 
+/** Why a queued SET was given up: the receiver's last answer, never our credentials. */
+export interface PushFailure {
+  /** The last HTTP status (null: the receiver could not be reached or did not answer). */
+  readonly lastStatus: number | null;
+  /** The receiver's `err` code and description, or ours (`network`, `queue-full`, …). */
+  readonly lastError: string;
+}
+
+/** A SET the push delivery gave up on, kept until an admin resends or drops it. */
+export interface DeadLetter extends PushFailure {
+  readonly id: number;
+  /** Its id in the push queue: a resend puts it back at that place, ahead of later SETs. */
+  readonly queueId: number;
+  readonly receiver: string;
+  readonly type: string;
+  readonly setJwt: string;
+  /** When it was first queued. */
+  readonly createdAtMs: number;
+  readonly attempts: number;
+  readonly deadAtMs: number;
+}
+
+/** Bounds of the push queue and its dead letters; beyond them the oldest go (and are counted). */
+export interface PushLimits {
+  readonly maxQueued: number;
+  readonly maxDeadLetters: number;
+}
+
 export interface PushQueueStore {
-  /** Queue a SET; when the queue already holds `maxItems`, the oldest are dropped (returned count). */
-  enqueue(receiver: string, type: string, setJwt: string, nowMs: number, maxItems: number): { id: number; dropped: number };
+  /**
+   * Queue a SET; when the queue already holds `maxQueued`, the oldest become dead letters
+   * (`queue-full`), and beyond `maxDeadLetters` the oldest dead letters are dropped.
+   */
+  enqueue(receiver: string, type: string, setJwt: string, nowMs: number, limits: PushLimits): { id: number; deadLettered: number; dropped: number };
   /** The oldest queued SET for this receiver. */
   head(receiver: string): QueuedSet | undefined;
   recordAttempt(id: number, attempts: number, nextAttemptAtMs: number): void;
   remove(id: number): void;
-  /** Drop SETs queued for another receiver URL (their audience is that URL); returns how many. */
-  removeOtherReceivers(receiver: string): number;
+  /** Move SETs queued for another receiver URL (their audience is that URL) to the dead letters. */
+  deadLetterOtherReceivers(receiver: string, nowMs: number, maxDeadLetters: number): { deadLettered: number; dropped: number };
   size(): number;
+  /** Move a queued SET to the dead letters, in one transaction; beyond `maxDeadLetters` the oldest are dropped. */
+  deadLetter(id: number, attempts: number, failure: PushFailure, nowMs: number, maxDeadLetters: number): { dropped: number };
+  /** Dead letters, oldest first. */
+  deadLetters(limit: number): DeadLetter[];
+  deadLetterCount(): number;
+  getDeadLetter(id: number): DeadLetter | undefined;
+  /**
+   * Put dead letters back in the queue, each at its old place (so in their original order, ahead
+   * of SETs queued after them), due now with no attempts; in one transaction. Returns the ids moved.
+   */
+  resend(ids: readonly number[], nowMs: number): number[];
+  /** Delete a dead letter for good; false when there is none with that id. */
+  dropDeadLetter(id: number): boolean;
+}
+
+/** A SET to emit, written in the same transaction as the state change it reports. */
+export interface StagedSet {
+  readonly id: number;
+  /** The CAEP event short name. */
+  readonly type: string;
+  readonly subject: unknown;
+  readonly event: unknown;
+  /** Also sent down this device's event channel and poll queue (null: the push receiver only). */
+  readonly deviceId: string | null;
+  readonly txn: string | null;
+  /** When the change happened: the SET's `iat`. */
+  readonly createdAtMs: number;
+}
+
+export interface SetOutboxStore {
+  add(set: Omit<StagedSet, 'id'>): number;
+  /** Every staged SET, oldest first (those the broker had not emitted when it stopped). */
+  pending(): StagedSet[];
+  remove(id: number): void;
 }
 
 /** A verified SET a device pushed about itself (RFC 8935, `POST /ssf/events`). */

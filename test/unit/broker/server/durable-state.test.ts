@@ -123,16 +123,20 @@ describe('event log (Last-Event-ID replay)', () => {
 });
 
 describe('push queue', () => {
-  it('is bounded (oldest dropped), ordered, and keeps only the configured receiver', () => {
+  it('is bounded (oldest to the dead letters, which are bounded too), ordered, and sends only to the configured receiver', () => {
     const q = storage.pushQueue;
-    expect(q.enqueue('https://a', 'x', 'set-1', 1, 2).dropped).toBe(0);
-    expect(q.enqueue('https://a', 'x', 'set-2', 2, 2).dropped).toBe(0);
-    expect(q.enqueue('https://a', 'x', 'set-3', 3, 2).dropped).toBe(1);
+    const limits = { maxQueued: 2, maxDeadLetters: 1 };
+    expect(q.enqueue('https://a', 'x', 'set-1', 1, limits)).toMatchObject({ deadLettered: 0, dropped: 0 });
+    expect(q.enqueue('https://a', 'x', 'set-2', 2, limits)).toMatchObject({ deadLettered: 0, dropped: 0 });
+    expect(q.enqueue('https://a', 'x', 'set-3', 3, limits)).toMatchObject({ deadLettered: 1, dropped: 0 });
     expect(q.size()).toBe(2);
     expect(q.head('https://a')?.setJwt).toBe('set-2');
-    q.enqueue('https://b', 'x', 'set-b', 4, 10);
+    expect(q.deadLetters(10)).toMatchObject([{ setJwt: 'set-1', lastStatus: null, lastError: expect.stringMatching(/^queue-full/), deadAtMs: 3 }]);
+    q.enqueue('https://b', 'x', 'set-b', 4, { maxQueued: 10, maxDeadLetters: 1 });
     const q2 = reopen().pushQueue;
-    expect(q2.removeOtherReceivers('https://a')).toBe(1);
+    // set-b becomes a dead letter; set-1, the oldest beyond the bound of 1, goes for good.
+    expect(q2.deadLetterOtherReceivers('https://a', 5, 1)).toEqual({ deadLettered: 1, dropped: 1 });
+    expect(q2.deadLetters(10).map((d) => [d.setJwt, d.receiver])).toEqual([['set-b', 'https://b']]);
     const head = q2.head('https://a')!;
     q2.recordAttempt(head.id, 3, 99);
     expect(q2.head('https://a')).toMatchObject({ setJwt: 'set-2', attempts: 3, nextAttemptAtMs: 99 });
