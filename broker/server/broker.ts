@@ -16,12 +16,14 @@ import { registerApi } from './http-api.js';
 import { sendError } from './http/http-io.js';
 import { Router } from './http/router.js';
 import { loadOrCreateKeys } from './keys.js';
+import { LoginThrottle } from './login-throttle.js';
 import { registerInteractions } from './oidc/interactions.js';
 import { gateRefresh } from './refresh-gate.js';
 import { createOidcProvider } from './oidc/provider.js';
 import { registerPushAdminApi } from './push-admin-api.js';
 import { SignalEmitter } from './signals.js';
 import { SqliteStorage } from './storage/sqlite-storage.js';
+import { registerUserAdminApi } from './user-admin-api.js';
 
 export interface BrokerOptions {
   /** Where the database (and the bootstrap admin credential) live. Created if missing. */
@@ -198,7 +200,10 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     const router = new Router();
     registerApi(router, { core, dpop, hub, issuer, deviceSets, deviceClaims: new DeviceClaimReceiver({ storage, issuer, log, now }) });
     registerPushAdminApi(router, { core, signals });
-    registerInteractions(router, { provider, users, csrfKey: keys.csrfKey, issuer, now });
+    const throttle = new LoginThrottle({ store: storage.loginThrottle, secret: keys.csrfKey, now, log: log.child({ mod: 'sign-in' }), ...config.signInThrottle });
+    throttle.purge();
+    registerInteractions(router, { provider, users, csrfKey: keys.csrfKey, issuer, now, throttle });
+    registerUserAdminApi(router, { core, users, throttle });
     router.add('GET', '/demo/resource', async (ctx) => demo.handle(ctx.req, ctx.res, new URL('/demo/resource', issuer).href));
     router.add('GET', '/healthz', async (ctx) => {
       ctx.res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
@@ -258,6 +263,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
       storage.oidc.purgeExpired(now());
       core.purgeExpired();
       hub.purge();
+      throttle.purge();
     }, 10 * 60_000).unref();
     log.info({ url, issuer }, 'broker listening');
 

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { z } from 'zod';
 import { EXIT, processIO, type CliIO } from '../../main/cli/io.js';
 import { WardError } from '../../main/core/errors.js';
 import { createLogger } from '../../main/core/log.js';
@@ -26,7 +27,12 @@ Usage:
   ward-broker policy set FILE | policy show
   ward-broker history [--device ID] [--failures] [--limit N]
   ward-broker credentials create --role admin|query [--label L]
+  ward-broker push dead-letters [--json] [--limit N]       SETs the push receiver never took
+  ward-broker push resend ID... | push resend --all        put dead letters back in the push queue, in order
+  ward-broker push drop ID                                 delete a dead letter for good
   ward-broker users add USERNAME [--name N] [--email E] [--totp] [--password-stdin]
+  ward-broker users list [--json]                          users and their sign-in lock state
+  ward-broker users unlock USERNAME                        clear a user's failed sign-ins and lock
 
 Common options:
   --data DIR   broker data folder (default $WARD_BROKER_DATA or ~/.local/share/ward-broker)
@@ -55,6 +61,7 @@ const OPTIONS = {
   totp: { type: 'boolean' },
   'password-stdin': { type: 'boolean' },
   timeout: { type: 'string' },
+  all: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -148,6 +155,71 @@ async function usersAdd(username: string | undefined, values: Values, io: CliIO)
   return EXIT.ok;
 }
 
+const UsersAnswer = z.object({
+  users: z.array(
+    z.object({
+      username: z.string(),
+      name: z.string().nullable(),
+      totp: z.boolean(),
+      signIn: z.object({ failures: z.number(), lockedUntil: z.string().nullable(), hardLocked: z.boolean() }),
+    }),
+  ),
+});
+
+async function usersList(values: Values, io: CliIO): Promise<number> {
+  const answer = await client(values, io).request('GET', '/admin/users');
+  if (values.json) {
+    print(io, answer);
+    return EXIT.ok;
+  }
+  const parsed = UsersAnswer.safeParse(answer);
+  if (!parsed.success) throw new BrokerError('internal', 'The broker answered GET /admin/users with an unexpected shape.');
+  io.stdout(`${'USERNAME'.padEnd(24)}${'NAME'.padEnd(24)}${'TOTP'.padEnd(6)}${'FAILURES'.padEnd(10)}SIGN-IN\n`);
+  for (const u of parsed.data.users) {
+    const state = u.signIn.hardLocked ? 'locked (ward-broker users unlock)' : u.signIn.lockedUntil ? `locked until ${u.signIn.lockedUntil}` : 'ok';
+    io.stdout(`${u.username.padEnd(24)}${(u.name ?? '-').slice(0, 22).padEnd(24)}${(u.totp ? 'yes' : 'no').padEnd(6)}${String(u.signIn.failures).padEnd(10)}${state}\n`);
+  }
+  return EXIT.ok;
+}
+
+const DeadLettersAnswer = z.object({
+  total: z.number(),
+  deadLetters: z.array(z.object({ id: z.number(), type: z.string(), attempts: z.number(), lastStatus: z.number().nullable(), lastError: z.string(), deadAt: z.string() })),
+});
+
+function deadLetterId(text: string): number {
+  if (!/^[1-9]\d{0,14}$/.test(text)) throw new UsageError(`"${text}" is not a dead letter id (see ward-broker push dead-letters)`);
+  return Number(text);
+}
+
+/** `push dead-letters | resend ID...|--all | drop ID` (docs/broker-server.md, "Shared Signals delivery"). */
+async function push(sub: string | undefined, args: string[], values: Values, io: CliIO): Promise<number> {
+  if (sub === 'dead-letters') {
+    const limit = intOption(values.limit, 'limit', 1, 10_000);
+    const answer = await client(values, io).request('GET', `/admin/push/dead-letters${limit ? `?limit=${limit}` : ''}`);
+    if (values.json) print(io, answer);
+    else {
+      const parsed = DeadLettersAnswer.safeParse(answer);
+      if (!parsed.success) throw new BrokerError('internal', 'The broker answered GET /admin/push/dead-letters with an unexpected shape.');
+      io.stdout(`${'ID'.padEnd(8)}${'TYPE'.padEnd(32)}${'ATTEMPTS'.padEnd(10)}${'STATUS'.padEnd(8)}${'DEAD SINCE'.padEnd(26)}LAST ERROR\n`);
+      for (const d of parsed.data.deadLetters) {
+        io.stdout(`${String(d.id).padEnd(8)}${d.type.padEnd(32)}${String(d.attempts).padEnd(10)}${String(d.lastStatus ?? '-').padEnd(8)}${d.deadAt.padEnd(26)}${d.lastError.slice(0, 80)}\n`);
+      }
+      io.stderr(`${parsed.data.deadLetters.length} of ${parsed.data.total} dead letters shown\n`);
+    }
+    return EXIT.ok;
+  }
+  if (sub === 'resend' && (values.all ? args.length === 0 : args.length > 0)) {
+    print(io, await client(values, io).request('POST', '/admin/push/dead-letters/resend', values.all ? { all: true } : { ids: args.map(deadLetterId) }));
+    return EXIT.ok;
+  }
+  if (sub === 'drop' && args.length === 1) {
+    print(io, await client(values, io).request('DELETE', `/admin/push/dead-letters/${deadLetterId(args[0]!)}`));
+    return EXIT.ok;
+  }
+  throw new UsageError('push dead-letters [--json] | push resend ID... | push resend --all | push drop ID');
+}
+
 function loadConfigFileIfExists(file: string): void {
   // Refuse to rewrite a config that is already invalid: the admin must fix it first.
   if (existsSync(file)) loadConfigFile(file);
@@ -159,7 +231,7 @@ async function run(argv: string[], io: CliIO): Promise<number> {
     io.stdout(HELP);
     return EXIT.ok;
   }
-  const [command = 'serve', sub, arg] = positionals;
+  const [command = 'serve', sub, arg, ...more] = positionals;
   switch (command) {
     case 'serve':
       return serve(values, io);
@@ -251,9 +323,16 @@ async function run(argv: string[], io: CliIO): Promise<number> {
       print(io, await client(values, io).request('POST', '/admin/credentials', { role: values.role, label: values.label ?? '' }));
       return EXIT.ok;
     }
+    case 'push':
+      return push(sub, [arg, ...more].filter((a) => a !== undefined), values, io);
     case 'users':
       if (sub === 'add') return usersAdd(arg, values, io);
-      throw new UsageError('users add USERNAME');
+      if (sub === 'list') return usersList(values, io);
+      if (sub === 'unlock' && arg) {
+        print(io, await client(values, io).request('POST', `/admin/users/${encodeURIComponent(arg)}/unlock`));
+        return EXIT.ok;
+      }
+      throw new UsageError('users add USERNAME | users list | users unlock USERNAME');
     default:
       throw new UsageError(`unknown command "${command}"`);
   }

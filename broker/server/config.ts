@@ -2,6 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { BrokerError } from './errors.js';
+import { SignInThrottleConfigSchema } from './login-throttle.js';
 import { isPasswordHash } from './passwords.js';
 
 export const ACR_PASSWORD = 'urn:ward:acr:pwd';
@@ -46,6 +47,11 @@ export const BrokerConfigSchema = z
      * `tpm-certified` (docs/broker-sdk.md).
      */
     tpmEkCaCertificates: z.array(z.string().min(1).max(20_000)).max(50).default([]),
+    /**
+     * Failed sign-in throttling (docs/broker-server.md, "Sign-in throttling"): `account` and
+     * `address` policies, each replacing the default whole.
+     */
+    signInThrottle: SignInThrottleConfigSchema.prefault({}),
   })
   .strict();
 export type BrokerConfig = z.infer<typeof BrokerConfigSchema>;
@@ -108,6 +114,17 @@ export class UserStore {
   }
 
   find(username: string): User | undefined {
+    this.#reloadIfChanged();
+    return this.#users.get(username);
+  }
+
+  /** Every user, in config order. */
+  list(): User[] {
+    this.#reloadIfChanged();
+    return [...this.#users.values()];
+  }
+
+  #reloadIfChanged(): void {
     if (this.file) {
       const mtime = this.#mtime();
       if (mtime !== this.#mtimeMs) {
@@ -119,6 +136,5 @@ export class UserStore {
         }
       }
     }
-    return this.#users.get(username);
   }
 }

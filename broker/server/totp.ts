@@ -53,8 +53,21 @@ export function totpCode(secretBase32: string, atMs: number, stepOffset = 0): st
   return String(binary % 1_000_000).padStart(6, '0');
 }
 
-/** Accept the current code and one step either side (clock drift), compared in constant time. */
+/**
+ * The time step (30 s counter) whose code `code` is, among the current one and one either side
+ * (clock drift), or undefined. All three are compared, in constant time each. The caller spends the
+ * step so the code works once (RFC 6238 §5.2).
+ */
+export function matchTotpStep(secretBase32: string, code: string, atMs: number): number | undefined {
+  if (!/^\d{6}$/.test(code) || !base32Decode(secretBase32)?.length) return undefined;
+  let match: number | undefined;
+  for (const offset of [-1, 0, 1]) {
+    if (timingSafeEqual(Buffer.from(totpCode(secretBase32, atMs, offset)), Buffer.from(code))) match = Math.floor(atMs / 30_000) + offset;
+  }
+  return match;
+}
+
+/** Is `code` the current code or one step either side? (Does not spend it: see {@link matchTotpStep}.) */
 export function verifyTotp(secretBase32: string, code: string, atMs: number): boolean {
-  if (!/^\d{6}$/.test(code) || !base32Decode(secretBase32)?.length) return false;
-  return [-1, 0, 1].some((offset) => timingSafeEqual(Buffer.from(totpCode(secretBase32, atMs, offset)), Buffer.from(code)));
+  return matchTotpStep(secretBase32, code, atMs) !== undefined;
 }

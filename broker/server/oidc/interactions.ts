@@ -5,8 +5,9 @@ import { ACR_MFA, ACR_PASSWORD, type UserStore } from '../config.js';
 import { BrokerError } from '../errors.js';
 import { readBody, sendHtml, validate } from '../http/http-io.js';
 import type { RouteContext, Router } from '../http/router.js';
+import type { LoginThrottle, Locked } from '../login-throttle.js';
 import { verifyPassword } from '../passwords.js';
-import { verifyTotp } from '../totp.js';
+import { matchTotpStep } from '../totp.js';
 
 const FORM_LIMIT_BYTES = 8 * 1024;
 
@@ -31,8 +32,11 @@ function page(title: string, body: string): string {
  * an HMAC of the interaction id (which is itself bound to the signed `_interaction` cookie),
  * a cross-site `Origin` is refused, and the pages are plain HTML with a CSP that allows no script.
  */
-export function registerInteractions(router: Router, deps: { provider: Provider; users: UserStore; csrfKey: string; issuer: string; now: () => number }): void {
-  const { provider, users } = deps;
+export function registerInteractions(
+  router: Router,
+  deps: { provider: Provider; users: UserStore; csrfKey: string; issuer: string; now: () => number; throttle: LoginThrottle },
+): void {
+  const { provider, users, throttle } = deps;
   const csrfFor = (uid: string): string => createHmac('sha256', deps.csrfKey).update(`interaction:${uid}`).digest('base64url');
   const checkCsrf = (ctx: RouteContext, token: string): void => {
     const origin = ctx.req.headers.origin;
@@ -96,22 +100,49 @@ ${wantsMfa(params) ? '<label for="otp">One-time code (authenticator app)</label>
     checkCsrf(ctx, form.csrf);
     const d = await details(ctx);
     if (d.prompt.name !== 'login') throw new BrokerError('conflict', 'This sign-in step is already done.');
+    // Throttled before any password is checked, by account and by client address; the same for
+    // usernames that do not exist (docs/broker-server.md, "Sign-in throttling").
+    const attempt = throttle.begin(form.username, ctx.req.socket.remoteAddress);
+    const refuse = (status: number, message: string, locked: Locked | undefined): void => {
+      if (!locked) {
+        sendHtml(ctx.res, status, loginPage(d.uid, d.params, message));
+        return;
+      }
+      const wait = locked.retryAfterSeconds;
+      const why = wait === undefined ? 'Sign-in with this username is locked after too many failed attempts. Ask IT to unlock it.' : `Too many failed sign-in attempts. Try again in ${inWords(wait)}.`;
+      sendHtml(ctx.res, wait === undefined ? 403 : 429, loginPage(d.uid, d.params, message ? `${message} ${why}` : why), wait === undefined ? {} : { 'retry-after': String(wait) });
+    };
+    if (!attempt.allowed) {
+      refuse(429, '', attempt);
+      return;
+    }
     const user = users.find(form.username);
     // Verify a password even for unknown users so response time does not reveal who exists.
     const passwordOk = await verifyPassword(form.password, user?.passwordHash ?? DUMMY_HASH);
     if (!user || !passwordOk) {
-      sendHtml(ctx.res, 401, loginPage(d.uid, d.params, 'Wrong username or password.'));
+      refuse(401, 'Wrong username or password.', attempt.failed(user?.username));
       return;
     }
     let acr = ACR_PASSWORD;
     if (wantsMfa(d.params) || form.otp) {
-      if (!user.totpSecret || !form.otp || !verifyTotp(user.totpSecret, form.otp, deps.now())) {
-        const why = user.totpSecret ? 'The one-time code is wrong or expired.' : 'This account has no second factor; ask IT to add one.';
-        sendHtml(ctx.res, 401, loginPage(d.uid, d.params, why));
+      if (!user.totpSecret) {
+        // The password was right: nothing was guessed, so this is no failed attempt.
+        attempt.succeeded();
+        refuse(401, 'This account has no second factor; ask IT to add one.', undefined);
+        return;
+      }
+      const step = form.otp ? matchTotpStep(user.totpSecret, form.otp, deps.now()) : undefined;
+      if (step === undefined) {
+        refuse(401, 'The one-time code is wrong or expired.', attempt.failed(user.username));
+        return;
+      }
+      if (!throttle.useTotpStep(user.username, step)) {
+        refuse(401, 'This one-time code was already used. Wait for the next code in your authenticator app.', attempt.failed(user.username));
         return;
       }
       acr = ACR_MFA;
     }
+    attempt.succeeded();
     await provider.interactionFinished(
       ctx.req,
       ctx.res,
@@ -143,6 +174,13 @@ ${wantsMfa(params) ? '<label for="otp">One-time code (authenticator app)</label>
     const grantId = await grant.save();
     await provider.interactionFinished(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
   });
+}
+
+/** "30 seconds", "1 minute", "15 minutes": the wait as a person reads it. */
+function inWords(seconds: number): string {
+  if (seconds < 90) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  const minutes = Math.ceil(seconds / 60);
+  return `${minutes} minutes`;
 }
 
 // A valid hash of a random password, verified against when the username is unknown.

@@ -5,6 +5,8 @@ import { MIGRATIONS } from './migrations.js';
 import { sqliteDeviceClaims } from './sqlite-device-claims.js';
 import { sqliteDeviceSetQueue } from './sqlite-device-set-queue.js';
 import { sqliteEkChallenges } from './sqlite-ek-challenges.js';
+import type { LoginThrottleStore } from './login-throttle-store.js';
+import { sqliteLoginThrottle } from './sqlite-login-throttle.js';
 import { sqlitePushQueue, sqliteSetOutbox } from './sqlite-push-queue.js';
 import { WalCheckpointer, type WalCheckpointerOptions } from './wal-checkpointer.js';
 import type { Logger } from '../../../main/core/log.js';
@@ -126,6 +128,7 @@ export class SqliteStorage implements BrokerStorage {
   readonly deviceClaims: DeviceClaimStore;
   readonly deviceSetQueue: DeviceSetQueueStore;
   readonly ekChallenges: EkChallengeRows;
+  readonly loginThrottle: LoginThrottleStore;
   /** One transaction wrapper for every group commit, rather than a new one per call. */
   readonly #runInTransaction: (fn: () => unknown) => unknown;
 
@@ -199,6 +202,7 @@ export class SqliteStorage implements BrokerStorage {
     this.deviceClaims = sqliteDeviceClaims(this.#db);
     this.deviceSetQueue = sqliteDeviceSetQueue(this.#db);
     this.ekChallenges = sqliteEkChallenges(this.#db);
+    this.loginThrottle = sqliteLoginThrottle(this.#db);
   }
 
   #migrate(): void {

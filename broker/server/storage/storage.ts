@@ -1,5 +1,6 @@
 import type { JWK } from 'jose';
 import type { SetQueueStore } from '../../sdk/index.js';
+import type { LoginThrottleStore } from './login-throttle-store.js';
 
 /**
  * The reference broker's storage, kept small so a fleet-scale backend (PostgreSQL) can implement
@@ -66,6 +67,8 @@ export interface BrokerStorage {
   deviceSetQueue: DeviceSetQueueStore;
   /** Pending EK credential-activation challenges (`POST /enroll/ek-challenge`), until they expire. */
   ekChallenges: EkChallengeRows;
+  /** Failed sign-in counters and locks, and each user's last TOTP step (login-throttle.ts). */
+  loginThrottle: LoginThrottleStore;
 
   close(): void;
 }
