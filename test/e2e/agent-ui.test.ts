@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Broker } from '../../broker/server/broker.js';
-import { totpCode } from '../../broker/server/totp.js';
 import { startWebUi, type WebUi } from '../../main/cli/ui.js';
 import { Agent } from '../../main/core/agent.js';
 import { Outbox } from '../../main/core/broker/outbox.js';
@@ -21,7 +20,7 @@ import { PostureConfigSchema } from '../../main/core/posture/config.js';
 import { takeSnapshot } from '../../main/core/posture/engine.js';
 import { shellHandlers } from '../../main/core/ui-server/shell-handlers.js';
 import { MemoryTokenStore } from '../../main/core/session/token-store.js';
-import { ALICE, startBroker } from '../integration/broker/helpers.js';
+import { ALICE, startBroker, unusedTotp } from '../integration/broker/helpers.js';
 import { buildRenderer } from './build-renderer.js';
 import { launchChromium, type Browser } from './chromium.js';
 
@@ -50,7 +49,7 @@ describe('web UI with the real agent and the reference broker', () => {
     await tab.goto(url.href);
     await tab.locator('#username').fill(ALICE.username);
     await tab.locator('#password').fill(ALICE.password);
-    if ((await tab.locator('#otp').count()) > 0) await tab.locator('#otp').fill(totpCode(ALICE.totpSecret, Date.now()));
+    if ((await tab.locator('#otp').count()) > 0) await tab.locator('#otp').fill(await unusedTotp(ALICE.totpSecret));
     await tab.getByRole('button', { name: 'Sign in' }).click();
     const isOffBroker = (u: URL): boolean => !u.href.startsWith(broker.url);
     const allow = tab.getByRole('button', { name: 'Allow' });

@@ -7,6 +7,7 @@ import type { JWK } from 'jose';
 import { jwkThumbprint, signCompactJws, ueidForThumbprint, type JwsSigner } from '../../../broker/sdk/index.js';
 import { createBroker, type Broker, type BrokerOptions } from '../../../broker/server/broker.js';
 import { hashPassword } from '../../../broker/server/passwords.js';
+import { totpCode } from '../../../broker/server/totp.js';
 
 export const ADMIN_TOKEN = 'wba_test-admin-credential-for-integration-tests';
 export const ALICE = { username: 'alice', password: 'correct horse battery', totpSecret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP' };
@@ -263,6 +264,27 @@ export async function openEvents(
 }
 
 // ---- OAuth sign-in through the real interaction pages ------------------------------------------------
+
+/** The last TOTP time step handed out per secret in this test process. */
+const lastTotpStep = new Map<string, number>();
+
+/**
+ * A TOTP code no earlier call in this process handed out: the broker accepts each code once
+ * (RFC 6238 §5.2), so a second MFA sign-in within 30 s needs the next step's code (still inside
+ * the broker's ±1 step window), and a third waits for the clock.
+ */
+export async function unusedTotp(secret: string): Promise<string> {
+  for (;;) {
+    const nowMs = Date.now();
+    const step = Math.floor(nowMs / 30_000);
+    const next = Math.max(step, (lastTotpStep.get(secret) ?? step - 1) + 1);
+    if (next <= step + 1) {
+      lastTotpStep.set(secret, next);
+      return totpCode(secret, next * 30_000);
+    }
+    await new Promise((resolve) => setTimeout(resolve, (step + 1) * 30_000 - nowMs + 50));
+  }
+}
 
 export class CookieJar {
   readonly #cookies = new Map<string, string>();

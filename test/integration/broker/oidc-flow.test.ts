@@ -1,6 +1,5 @@
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { totpCode } from '../../../broker/server/totp.js';
 import type { Broker } from '../../../broker/server/broker.js';
 import {
   ALICE,
@@ -18,6 +17,7 @@ import {
   signInInBrowser,
   startBroker,
   wardClient,
+  unusedTotp,
   type TestDevice,
 } from './helpers.js';
 
@@ -71,7 +71,7 @@ describe('reference broker as OpenID provider (real oidc-provider)', () => {
     expect(challenge).toMatch(/max_age="\d+"/);
 
     // Same browser session: the password session alone must not satisfy acr_values=mfa.
-    const mfa = await signIn(broker, device, { ...ALICE, otp: totpCode(ALICE.totpSecret, Date.now()) }, { jar, acrValues: 'urn:ward:acr:mfa' });
+    const mfa = await signIn(broker, device, { ...ALICE, otp: await unusedTotp(ALICE.totpSecret) }, { jar, acrValues: 'urn:ward:acr:mfa' });
     expect(decodeJwt(mfa.access_token).acr).toBe('urn:ward:acr:mfa');
     const second = await callDemo(mfa.access_token);
     expect(second.status).toBe(200);
@@ -79,7 +79,7 @@ describe('reference broker as OpenID provider (real oidc-provider)', () => {
   });
 
   it('refuses the token with a proof from another key, and without a proof', async () => {
-    const tokens = await signIn(broker, device, { ...ALICE, otp: totpCode(ALICE.totpSecret, Date.now()) }, { acrValues: 'urn:ward:acr:mfa' });
+    const tokens = await signIn(broker, device, { ...ALICE, otp: await unusedTotp(ALICE.totpSecret) }, { acrValues: 'urn:ward:acr:mfa' });
     const thief = await newDevice();
     const stolen = await callDemo(tokens.access_token, thief);
     expect(stolen.status).toBe(401);

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { totpCode } from '../../../broker/server/totp.js';
 import type { Broker } from '../../../broker/server/broker.js';
 import { buildRotationRequest } from '../../../main/core/identity/enrollment.js';
 import type { DeviceSigner } from '../../../main/core/identity/key-store.js';
-import { ALICE, dpopProof, enroll, newDevice, postReport, postureReport, signIn, startBroker, type TestDevice } from './helpers.js';
+import { ALICE, dpopProof, enroll, newDevice, postReport, postureReport, signIn, startBroker, unusedTotp, type TestDevice } from './helpers.js';
 
 // POST /rotate and the DPoP binding: tokens issued to the old key stop working once the key is
 // rotated (the grant is revoked and the old key no longer names an enrolled device).
@@ -36,7 +35,7 @@ describe('reference broker: key rotation and DPoP-bound tokens (real oidc-provid
     const oldKey = await newDevice();
     expect((await enroll(broker, oldKey)).status).toBe(201);
     expect((await postReport(broker, oldKey, await postureReport(oldKey))).status).toBe(200);
-    const tokens = await signIn(broker, oldKey, { ...ALICE, otp: totpCode(ALICE.totpSecret, Date.now()) }, { acrValues: 'urn:ward:acr:mfa' });
+    const tokens = await signIn(broker, oldKey, { ...ALICE, otp: await unusedTotp(ALICE.totpSecret) }, { acrValues: 'urn:ward:acr:mfa' });
     expect((await callDemo(tokens.access_token, oldKey)).status).toBe(200);
 
     const newKey = Object.assign(await newDevice(), { deviceId: oldKey.deviceId });

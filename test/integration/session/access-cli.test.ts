@@ -6,11 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Broker } from '../../../broker/server/broker.js';
-import { totpCode } from '../../../broker/server/totp.js';
 import type { CliIO } from '../../../main/cli/io.js';
 import { main } from '../../../main/cli.js';
 import { startKeyring, type TestKeyring } from '../../support/keyring.js';
-import { ALICE, CookieJar, signInInBrowser, startBroker } from '../broker/helpers.js';
+import { ALICE, CookieJar, signInInBrowser, startBroker, unusedTotp } from '../broker/helpers.js';
 
 /**
  * `ward access URL` against the reference broker's demo resource (real oidc-provider, DPoP,
@@ -31,9 +30,9 @@ const AUTH_URL = /(http:\/\/127\.0\.0\.1:\d+\/auth\?\S+)/;
 const JWT = /eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\./;
 
 /** Act as the browser for an authorization URL Ward printed. */
-function browse(url: string): Promise<unknown> {
+async function browse(url: string): Promise<unknown> {
   signIns.push(url);
-  const user = { ...ALICE, ...(withOtp ? { otp: totpCode(ALICE.totpSecret, Date.now()) } : {}) };
+  const user = { ...ALICE, ...(withOtp ? { otp: await unusedTotp(ALICE.totpSecret) } : {}) };
   return signInInBrowser(new CookieJar(), url, new URL(url).searchParams.get('redirect_uri')!, user).then((callback) => fetch(callback));
 }
 

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Broker } from '../../../broker/server/broker.js';
-import { totpCode } from '../../../broker/server/totp.js';
 import { Agent } from '../../../main/core/agent.js';
 import { Outbox } from '../../../main/core/broker/outbox.js';
 import { CONFIG_DEFAULTS } from '../../../main/core/config/schema.js';
@@ -18,7 +17,7 @@ import { PostureConfigSchema } from '../../../main/core/posture/config.js';
 import { takeSnapshot } from '../../../main/core/posture/engine.js';
 import { MemoryTokenStore } from '../../../main/core/session/token-store.js';
 import type { AgentState, PushMessage, StepUpRequest } from '../../../main/shared/ipc-contract.js';
-import { ALICE, CookieJar, signInInBrowser, startBroker } from '../broker/helpers.js';
+import { ALICE, CookieJar, signInInBrowser, startBroker, unusedTotp } from '../broker/helpers.js';
 
 /**
  * The agent end to end against the reference broker (real oidc-provider, real SQLite, real SSE):
@@ -81,7 +80,7 @@ describe('Agent against the reference broker', () => {
       openBrowser: async (url) => {
         const redirectUri = url.searchParams.get('redirect_uri')!;
         const jar = new CookieJar();
-        const callback = await signInInBrowser(jar, url.href, redirectUri, { ...ALICE, ...(useOtp ? { otp: totpCode(ALICE.totpSecret, Date.now()) } : {}) });
+        const callback = await signInInBrowser(jar, url.href, redirectUri, { ...ALICE, ...(useOtp ? { otp: await unusedTotp(ALICE.totpSecret) } : {}) });
         await fetch(callback); // the browser lands on the agent's loopback listener
       },
     });
