@@ -13,6 +13,7 @@ const ENDPOINTS: readonly { method: string; path: string; device?: boolean; admi
   { method: 'POST', path: '/admin/enrollment-tokens', admin: true },
   { method: 'PUT', path: '/admin/policy', admin: true },
   { method: 'POST', path: '/admin/sessions/revoke', admin: true },
+  { method: 'POST', path: '/admin/push/dead-letters/resend', admin: true },
   { method: 'POST', path: '/devices/x/challenge', admin: true },
   { method: 'GET', path: '/demo/resource' },
   { method: 'POST', path: '/interaction/abc/login' },

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CliIO } from '../../../main/cli/io.js';
 import { verifySet, type VerifiedSet } from '../../../broker/sdk/index.js';
@@ -166,8 +167,22 @@ describe('reference broker: push dead letters and staged SETs', () => {
     expect((await fetch(`${url}/0`, { method: 'DELETE', headers: adminHeaders })).status).toBe(400);
     expect((await fetch(`${url}/123456`, { method: 'DELETE', headers: adminHeaders })).status).toBe(404);
     expect((await resend({ ids: [123456] })).status).toBe(404);
+    // Arbitrary ids and limits: a 4xx or the answer, never a 5xx; only the one real id could drop it.
+    const realId = listed.deadLetters[0]!.id;
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.string({ maxLength: 40 }), fc.integer().map(String), fc.double().map(String)), async (raw) => {
+        const segment = encodeURIComponent(raw) || '%20';
+        fc.pre(segment !== String(realId));
+        const drop = await fetch(`${url}/${segment}`, { method: 'DELETE', headers: adminHeaders });
+        const list = await fetch(`${url}?limit=${segment}`, { headers: adminHeaders });
+        await Promise.all([drop.arrayBuffer(), list.arrayBuffer()]);
+        expect([400, 404, 405]).toContain(drop.status);
+        expect([200, 400]).toContain(list.status);
+      }),
+      { numRuns: 100 },
+    );
     // Still there after all that.
-    expect((await deadLetters()).map((d) => d.id)).toEqual([listed.deadLetters[0]!.id]);
+    expect((await deadLetters()).map((d) => d.id)).toEqual([realId]);
   });
 
   it('emits a compliance-change SET staged with its verdict but not emitted before the broker stopped', async () => {
