@@ -1,6 +1,6 @@
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PostureSnapshot } from '../main/core/posture/snapshot.js';
 import type { LoopStats } from '../broker/server/loop-stats.js';
@@ -20,7 +20,9 @@ export async function measureIngestOverLoopback(options: {
   open: IngestLoadRequest['open'];
   /** Ask the broker for its event-loop delay and GC pauses over the open loop (`WARD_BROKER_LOOP_STATS`). */
   loopStats?: boolean;
-}): Promise<IngestLoadResult & { openLoopStats?: LoopStats }> {
+  /** Pin the broker to one CPU and the devices to another (see {@link pinning}); default: when possible. */
+  pin?: boolean;
+}): Promise<IngestLoadResult & { openLoopStats?: LoopStats; pinned: string }> {
   // Reports and proofs are signed before the open phase starts: keep the whole phase well inside
   // the broker's 60 s DPoP iat window.
   if (options.open.seconds > 30) throw new Error('--open-seconds must be at most 30 (pre-signed proofs must stay within the 60 s DPoP window)');
@@ -29,7 +31,10 @@ export async function measureIngestOverLoopback(options: {
   const nodeArgs = (process.env.WARD_BENCH_BROKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   // WARD_BENCH_BROKER_DIR: run the broker of another checkout (e.g. an older commit, for a
   // before/after comparison against the same simulated devices).
-  const broker = spawn(process.execPath, [...nodeArgs, 'bin/ward-broker.mjs', 'serve', '--data', dataDir, '--port', '0'], {
+  const pin = options.pin === false ? undefined : pinning();
+  const brokerArgv = [process.execPath, ...nodeArgs, 'bin/ward-broker.mjs', 'serve', '--data', dataDir, '--port', '0'];
+  if (pin) brokerArgv.unshift(pin.taskset, '-c', pin.brokerCpu);
+  const broker = spawn(brokerArgv[0] as string, brokerArgv.slice(1), {
     cwd: process.env.WARD_BENCH_BROKER_DIR ?? process.cwd(),
     env: { ...process.env, WARD_LOG_LEVEL: 'warn', ...(options.loopStats ? { WARD_BROKER_LOOP_STATS: '1' } : {}) },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -44,9 +49,13 @@ export async function measureIngestOverLoopback(options: {
   try {
     const url = await listeningUrl(broker);
     if (broker.pid === undefined) throw new Error('the broker has no pid');
+    const adminToken = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+    const policy = benchPolicy(options.snapshot);
+    const set = await fetch(`${url}/admin/policy`, { method: 'PUT', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(policy) });
+    if (!set.ok) throw new Error(`the broker refused the bench policy: HTTP ${set.status} ${await set.text()}`);
     const request: IngestLoadRequest = {
       url,
-      adminToken: readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(),
+      adminToken,
       brokerPid: broker.pid,
       snapshot: options.snapshot,
       closed: options.closed,
@@ -54,6 +63,9 @@ export async function measureIngestOverLoopback(options: {
       signalBroker: options.loopStats === true,
     };
     devices = fork('bin/run-ts.mjs', ['bench/support/ingest-devices.ts'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // All its threads (V8's, libuv's), and any it starts later, on the devices' CPU.
+    if (pin && devices.pid !== undefined) execFileSync(pin.taskset, ['-a', '-p', '-c', pin.devicesCpu, String(devices.pid)], { stdio: 'ignore' });
+    const pinned = pin ? `broker (all its threads) on CPU ${pin.brokerCpu}, devices on CPU ${pin.devicesCpu}` : 'not pinned';
     const answer = new Promise<IngestLoadResult>((resolve, reject) => {
       devices?.on('message', (m: { ready?: true; result?: IngestLoadResult; error?: string }) => {
         if (m.ready) devices?.send(request);
@@ -63,15 +75,59 @@ export async function measureIngestOverLoopback(options: {
       devices?.once('exit', (code) => reject(new Error(`the device process exited (${code}) without an answer`)));
     });
     const result = await answer;
-    if (!options.loopStats) return result;
+    if (!options.loopStats) return { ...result, pinned };
     for (let waited = 0; loopStats.length < 2 && waited < 2000; waited += 50) await new Promise((r) => setTimeout(r, 50));
-    return { ...result, ...(loopStats[1] ? { openLoopStats: loopStats[1] } : {}) };
+    return { ...result, pinned, ...(loopStats[1] ? { openLoopStats: loopStats[1] } : {}) };
   } finally {
     devices?.kill('SIGTERM');
     broker.kill('SIGTERM');
     await new Promise((r) => (broker.exitCode === null ? broker.once('exit', r) : r(null)));
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The policy the broker evaluates every report against: one rule per check the snapshot carries
+ * (a fleet policy covers them all), expecting `pass`; every other one `block` with a 7-day grace,
+ * the rest `warn`. On a machine where some checks fail, reports are answered `warn` with their
+ * failures recorded in the history, as in a real deployment (with no policy the broker would skip
+ * evaluation and write no failures, and the bench would measure less than a broker does).
+ */
+export function benchPolicy(snapshot: PostureSnapshot): Record<string, unknown> {
+  return {
+    schemaVersion: 1,
+    name: 'bench: every check must pass',
+    reportOnly: false,
+    rules: snapshot.checks.map((check, i) => ({
+      id: `rule-${check.id}`,
+      check: check.id,
+      expect: { status: 'pass' },
+      ...(i % 2 === 0 ? { severity: 'block', graceSeconds: 7 * 24 * 3600 } : { severity: 'warn' }),
+    })),
+  };
+}
+
+/**
+ * The issue's goal is ingestion "on one core": with `taskset` (Linux, util-linux) and two CPUs or
+ * more, the broker process runs on one CPU (its JS thread and every helper thread: GC, libuv,
+ * the WAL checkpoint worker) and the simulated devices on another, so the devices' signing and
+ * sending neither borrow the broker's CPU nor lend it a second one. `WARD_BENCH_CPUS=a,b` picks
+ * the two CPUs (default `0,1`). Undefined when that is not possible (the bench then says "not pinned").
+ */
+function pinning(): { taskset: string; brokerCpu: string; devicesCpu: string } | undefined {
+  if (process.platform !== 'linux' || availableParallelism() < 2) return undefined;
+  const taskset = ['/usr/bin/taskset', '/bin/taskset'].find((path) => {
+    try {
+      execFileSync(path, ['-p', String(process.pid)], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (!taskset) return undefined;
+  const [brokerCpu = '0', devicesCpu = '1'] = (process.env.WARD_BENCH_CPUS ?? '0,1').split(',').map((c) => c.trim());
+  if (!/^\d+$/.test(brokerCpu) || !/^\d+$/.test(devicesCpu) || brokerCpu === devicesCpu) throw new Error('WARD_BENCH_CPUS must name two different CPUs, e.g. 0,1');
+  return { taskset, brokerCpu, devicesCpu };
 }
 
 function listeningUrl(child: ChildProcess): Promise<string> {

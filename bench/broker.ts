@@ -13,7 +13,7 @@ import { percentile, report, round } from './stats.js';
 
 /**
  * `npm run bench -- broker [--json] [--ingest-only] [--devices=N] [--seconds=S] [--ingest-devices=N]
- *   [--reports=R] [--rate=X] [--open-seconds=S] [--open-devices=D] [--loop-stats]`
+ *   [--reports=R] [--rate=X] [--open-seconds=S] [--open-devices=D] [--loop-stats] [--no-pin]`
  *
  * Two halves, each filling its own figures:
  *  1. SDK verification (this file): `verifyPostureReport` per second beside raw `node:crypto`
@@ -145,6 +145,8 @@ const GOAL_RATE_PER_SECOND = 2000;
  * loop: `--rate=X` (default 2,000) reports/s offered for `--open-seconds=S` (default 10) over
  * `--open-devices=D` (default 200) devices → `ingestP50Ms`/`P95`/`ingestP99Ms`. `--loop-stats`:
  * the broker's event-loop delay and GC pauses over the open loop → `ingestOpenLoopStats`.
+ * On Linux with two CPUs or more the broker is pinned to one CPU and the devices to another
+ * (`broker-ingest.ts`, `pinning`); `--no-pin` leaves both to the scheduler.
  */
 export async function measureIngest(args: readonly string[], snapshot: PostureSnapshot) {
   const { measureIngestOverLoopback } = await import('./broker-ingest.js');
@@ -153,11 +155,13 @@ export async function measureIngest(args: readonly string[], snapshot: PostureSn
     closed: { devices: numberArg(args, 'ingest-devices', 32), reportsPerDevice: numberArg(args, 'reports', 200) },
     open: { devices: numberArg(args, 'open-devices', 200), ratePerSecond: numberArg(args, 'rate', GOAL_RATE_PER_SECOND), seconds: numberArg(args, 'open-seconds', 10) },
     loopStats: args.includes('--loop-stats'),
+    pin: !args.includes('--no-pin'),
   });
   const { closed, open } = r;
   return {
-    ingestMethod: `separate broker and device processes; throughput: closed loop, ${closed.devices} devices × ${closed.reports / closed.devices} reports; latency: open loop, ${open.offeredPerSecond} reports/s on a fixed schedule over ${open.devices} devices for ${open.reports / open.offeredPerSecond} s, measured from the scheduled send time`,
+    ingestMethod: `separate broker and device processes (${r.pinned}); throughput: closed loop, ${closed.devices} devices × ${closed.reports / closed.devices} reports; latency: open loop, ${open.offeredPerSecond} reports/s on a fixed schedule over ${open.devices} devices for ${open.reports / open.offeredPerSecond} s, measured from the scheduled send time`,
     ingestPerSecond: closed.perSecond,
+    ingestPinned: r.pinned,
     ingestP99Ms: open.p99Ms,
     ingestP50Ms: open.p50Ms,
     ingestP95Ms: open.p95Ms,

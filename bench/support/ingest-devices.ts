@@ -19,7 +19,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { signCompactJws } from '../../broker/sdk/index.js';
 import { POSTURE_REPORT_TYP } from '../../broker/sdk/report-claims.js';
@@ -29,6 +28,7 @@ import { jwkThumbprint } from '../../main/core/identity/jws.js';
 import type { PostureSnapshot } from '../../main/core/posture/snapshot.js';
 import { simulateDevices, type SimulatedDevice } from '../broker.js';
 import { percentile, round } from '../stats.js';
+import { RawConnection, serializeRequest } from './raw-http-client.js';
 
 export interface IngestLoadRequest {
   readonly url: string;
@@ -85,7 +85,8 @@ export interface IngestLoadResult {
 
 interface Signed {
   readonly report: string;
-  readonly proof: string;
+  /** The whole HTTP request (head with the DPoP proof, and the report as body), ready to write. */
+  readonly wire: Buffer;
 }
 
 /** Sign `count` consecutive reports of one device, each with its own DPoP proof for `postureUrl`. */
@@ -101,7 +102,7 @@ async function presign(device: SimulatedDevice, snapshot: PostureSnapshot, postu
       { jti: randomUUID(), htm: 'POST', htu: postureUrl, iat: claims.iat, ...(dpopNonce === undefined ? {} : { nonce: dpopNonce }) },
       device.signer,
     );
-    items.push({ report, proof });
+    items.push({ report, wire: serializeRequest('POST', new URL(postureUrl), { 'content-type': 'application/jwt', dpop: proof }, report) });
   }
   return items;
 }
@@ -131,21 +132,10 @@ function cpuMeter(brokerPid: number): (reports: number, wallSeconds: number) => 
   };
 }
 
-function post(url: string, item: Signed, agent: Agent): Promise<number> {
-  return postForNonce(url, item, agent).then((answer) => answer.status);
-}
-
-/** POST one report; the answer's status and its `DPoP-Nonce` header, if any. */
-function postForNonce(url: string, item: Signed, agent: Agent): Promise<{ status: number; dpopNonce?: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/jwt', 'content-length': Buffer.byteLength(item.report), dpop: item.proof } }, (res) => {
-      res.resume();
-      const nonce = res.headers['dpop-nonce'];
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, ...(typeof nonce === 'string' ? { dpopNonce: nonce } : {}) }));
-    });
-    req.on('error', reject);
-    req.end(item.report);
-  });
+/** One keep-alive connection per device (`raw-http-client.ts`: the load generator's own cost kept small). */
+function connectAll(postureUrl: string, devices: readonly SimulatedDevice[]): RawConnection[] {
+  const url = new URL(postureUrl);
+  return devices.map(() => new RawConnection(url));
 }
 
 async function enroll(url: string, adminToken: string, device: SimulatedDevice, snapshot: PostureSnapshot): Promise<void> {
@@ -170,33 +160,35 @@ function checkAnswers(failures: number, total: number): void {
 /** The DPoP-Nonce the broker requires, if any: one report without it, as an RFC 9449 client learns it. */
 async function learnDpopNonce(device: SimulatedDevice, snapshot: PostureSnapshot, postureUrl: string): Promise<string | undefined> {
   const [first] = await presign(device, snapshot, postureUrl, 1);
-  const agent = new Agent();
-  const answer = await postForNonce(postureUrl, first as Signed, agent);
-  agent.destroy();
+  const [connection] = connectAll(postureUrl, [device]);
+  const answer = await (connection as RawConnection).send((first as Signed).wire);
+  connection?.close();
   if (answer.status === 200) return undefined;
-  if (answer.status === 401 && answer.dpopNonce !== undefined) return answer.dpopNonce;
+  const nonce = /\r\ndpop-nonce:[ \t]*([^\r\n]+)/i.exec(answer.head)?.[1]?.trim();
+  if (answer.status === 401 && nonce !== undefined) return nonce;
   throw new Error(`the first report was refused: HTTP ${answer.status}`);
 }
 
 async function closedLoop(req: IngestLoadRequest, devices: readonly SimulatedDevice[], postureUrl: string, dpopNonce: string | undefined): Promise<ClosedLoopFigures> {
   const queues = await Promise.all(devices.map((d) => presign(d, req.snapshot, postureUrl, req.closed.reportsPerDevice, dpopNonce)));
-  const agent = new Agent({ keepAlive: true, maxSockets: devices.length });
+  const connections = connectAll(postureUrl, devices);
   const latencies: number[] = [];
   let failures = 0;
   progress(`closed loop: ${devices.length} devices × ${req.closed.reportsPerDevice} reports`);
   const meter = cpuMeter(req.brokerPid);
   const start = performance.now();
   await Promise.all(
-    queues.map(async (items) => {
+    queues.map(async (items, d) => {
+      const connection = connections[d] as RawConnection;
       for (const item of items) {
         const t = performance.now();
-        if ((await post(postureUrl, item, agent)) !== 200) failures++;
+        if ((await connection.send(item.wire)).status !== 200) failures++;
         latencies.push(performance.now() - t);
       }
     }),
   );
   const wallSeconds = (performance.now() - start) / 1000;
-  agent.destroy();
+  for (const c of connections) c.close();
   checkAnswers(failures, latencies.length);
   return {
     devices: devices.length,
@@ -220,7 +212,7 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
   const total = Math.round(ratePerSecond * seconds);
   const perDevice = Math.ceil(total / devices.length);
   const queues = await Promise.all(devices.map((d) => presign(d, req.snapshot, postureUrl, perDevice, dpopNonce)));
-  const agent = new Agent({ keepAlive: true, maxSockets: devices.length });
+  const connections = connectAll(postureUrl, devices);
   const latencies: number[] = [];
   const lags: number[] = [];
   let failures = 0;
@@ -243,8 +235,8 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
       if (next) send(next.index, next.dueMs);
       if (latencies.length === total) settle();
     };
-    post(postureUrl, item, agent).then(
-      (status) => answered(status === 200),
+    (connections[d] as RawConnection).send(item.wire).then(
+      (answer) => answered(answer.status === 200),
       (err: unknown) => {
         if (failures === 0) progress(`a report failed: ${err instanceof Error ? err.message : String(err)}`);
         answered(false);
@@ -272,7 +264,7 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
   await finished;
   if (req.signalBroker) process.kill(req.brokerPid, 'SIGUSR2');
   const wallSeconds = (performance.now() - start) / 1000;
-  agent.destroy();
+  for (const c of connections) c.close();
   checkAnswers(failures, latencies.length);
   return {
     devices: devices.length,
