@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../main/core/log.js';
 import { evaluatePolicy, type PolicyEvaluation } from '../../main/core/policy/evaluate.js';
@@ -13,7 +13,7 @@ import { BrokerError } from './errors.js';
 import type { EventHub } from './events.js';
 import { hashSecret, newSecret, type BrokerKeys } from './keys.js';
 import type { SignalEmitter, StagedEmit } from './signals.js';
-import type { BrokerStorage, CredentialRecord, CredentialRole, DeviceRecord, HistoryEntry, VerdictRecord } from './storage/storage.js';
+import type { BrokerStorage, CredentialRecord, CredentialRole, DeviceRecord, HistoryEntry, VerdictRecord, VerdictState } from './storage/storage.js';
 
 const EMPTY_POLICY: Policy = { schemaVersion: 1, reportOnly: false, rules: [] };
 /** Minimum spacing of posture group commits while writes keep arriving (see `#persist`). */
@@ -69,6 +69,8 @@ export interface IngestResult {
   readonly reportOnly: boolean;
   readonly policyVersion: number | null;
   readonly evaluation: PolicyEvaluation;
+  /** `evaluation.results` as JSON (the same text is stored with the verdict). */
+  readonly resultsJson: string;
 }
 
 interface Waiter {
@@ -92,7 +94,7 @@ export class BrokerCore {
    */
   readonly #devicesByJkt = new Map<string, DeviceRecord>();
   /** Latest verdict state per device, written synchronously so a report that arrives before the previous one is committed still sees it. */
-  readonly #verdictState = new Map<string, Pick<VerdictRecord, 'isCompliant' | 'failingSince'>>();
+  readonly #verdictState = new Map<string, VerdictState>();
   /** Writes waiting for the next group commit (see `#persist`). */
   readonly #batch: { write: () => void; resolve: () => void; reject: (err: unknown) => void }[] = [];
   /** `performance.now()` of the last group commit (pacing, not the injected clock). */
@@ -447,6 +449,8 @@ export class BrokerCore {
       ...(previous ? { firstFailedAt: previous.failingSince } : {}),
     });
     const failing = evaluation.results.filter((r) => !r.passed);
+    const resultsJson = JSON.stringify(evaluation.results);
+    const resultsDigest = hash('sha256', resultsJson, 'base64url');
     const record: VerdictRecord = {
       deviceId: device.id,
       status: evaluation.decision,
@@ -460,7 +464,19 @@ export class BrokerCore {
       evaluation,
       failingSince: Object.fromEntries(failing.map((r) => [r.ruleId, Date.parse(r.firstFailedAt ?? '') || nowMs])),
       nonce,
+      resultsJson,
+      resultsDigest,
     };
+    // The history keeps what changed (docs/broker-server.md, "History"): a report that verifies
+    // with the same results, decision and policy as the device's previous one only moves the
+    // latest verdict's time and seq. Answers to a challenge are always kept.
+    const changed =
+      previous === undefined ||
+      previous.resultsDigest !== resultsDigest ||
+      previous.status !== record.status ||
+      previous.policyVersion !== record.policyVersion ||
+      previous.reportOnly !== record.reportOnly ||
+      nonce !== null;
     const wasCompliant = previous ? previous.isCompliant : true;
     // Only on a change: staged with the verdict (set_outbox), emitted once committed or at the next start.
     const complianceChange = wasCompliant === record.isCompliant ? undefined : this.#complianceChange(device.id, wasCompliant, failing);
@@ -468,6 +484,7 @@ export class BrokerCore {
       markNonceUsed?.();
       complianceChange?.stage();
       this.d.storage.saveVerdict(record);
+      if (!changed) return;
       this.d.storage.addHistory({
         deviceId: device.id,
         atMs: nowMs,
@@ -480,7 +497,14 @@ export class BrokerCore {
     });
     this.#cacheDevice({ ...device, lastSeq: Math.max(device.lastSeq ?? -1, claims.seq) });
     if (this.#verdictState.size >= 100_000) this.#verdictState.clear();
-    this.#verdictState.set(device.id, { isCompliant: record.isCompliant, failingSince: record.failingSince });
+    this.#verdictState.set(device.id, {
+      isCompliant: record.isCompliant,
+      failingSince: record.failingSince,
+      status: record.status,
+      policyVersion: record.policyVersion,
+      reportOnly: record.reportOnly,
+      resultsDigest,
+    });
     await stored;
     complianceChange?.send();
     const result: IngestResult = {
@@ -491,6 +515,7 @@ export class BrokerCore {
       reportOnly: record.reportOnly,
       policyVersion: record.policyVersion,
       evaluation,
+      resultsJson: record.resultsJson as string,
     };
     if (nonce) {
       const waiter = this.#waiters.get(nonce);

@@ -238,4 +238,23 @@ export const MIGRATIONS: readonly string[] = [
     used_at INTEGER NOT NULL
   );
   `,
+  // 9: a device's posture documents are written when they change, not with every report. Most
+  // reports re-attest the posture of the one before (the same `submods`) and get the same rule
+  // results, and those two were 8 KB of the latest-verdict row: rewritten whole, overflow pages
+  // and all, at every report. `verdict_documents` keeps the latest of each per device; the verdict
+  // row keeps the rest of the claims and of the evaluation and names the documents by SHA-256.
+  // Rows written before this keep the whole claims/evaluation (their digests are NULL).
+  // `devices.last_seq` is no longer written per report either: the verdict row's `seq` is the
+  // device's last accepted seq, and readers take the larger of the two.
+  `
+  CREATE TABLE verdict_documents (
+    device_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('submods', 'results')),
+    digest TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (device_id, kind)
+  );
+  ALTER TABLE verdicts ADD COLUMN submods_digest TEXT;
+  ALTER TABLE verdicts ADD COLUMN results_digest TEXT;
+  `,
 ];

@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { JWK } from 'jose';
 import { BrokerError } from '../errors.js';
@@ -37,11 +38,21 @@ import type {
   SetOutboxStore,
   EventLog,
   VerdictRecord,
+  VerdictState,
 } from './storage.js';
 
 type Row = Record<string, unknown>;
 
 const WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024;
+const DOCUMENT_DIGEST_CACHE_MAX = 100_000;
+
+/** The device's last accepted seq as its latest verdict has it (migration 9: `devices.last_seq` is no longer written per report). */
+const VERDICT_SEQ = '(SELECT seq FROM verdicts WHERE device_id = d.id) AS verdict_seq';
+/** A verdict's columns, with its documents (migration 9) as `submods_body` / `results_body` and the digests they were stored with. */
+const VERDICT_COLUMNS = `v.status, v.is_compliant, v.seq, v.reported_at, v.verified_at, v.policy_version, v.report_only, v.claims, v.evaluation, v.failing_since, v.nonce,
+  v.submods_digest, v.results_digest, sd.body AS submods_body, sd.digest AS submods_body_digest, rd.body AS results_body, rd.digest AS results_body_digest`;
+const VERDICT_DOCUMENTS = `LEFT JOIN verdict_documents sd ON sd.device_id = v.device_id AND sd.kind = 'submods'
+  LEFT JOIN verdict_documents rd ON rd.device_id = v.device_id AND rd.kind = 'results'`;
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : String(v));
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
@@ -59,7 +70,7 @@ function toDevice(r: Row): DeviceRecord {
     attributes: json<Record<string, unknown>>(r.attributes),
     enrolledAtMs: num(r.enrolled_at),
     revokedAtMs: numOrNull(r.revoked_at),
-    lastSeq: numOrNull(r.last_seq),
+    lastSeq: laterSeq(numOrNull(r.last_seq), numOrNull(r.verdict_seq)),
     accountId: strOrNull(r.account_id),
     enrollmentTokenId: strOrNull(r.enrollment_token_id),
     keyRotatedAtMs: numOrNull(r.key_rotated_at),
@@ -82,7 +93,32 @@ function toToken(r: Row): EnrollmentTokenRecord {
   };
 }
 
+/** The larger of two seqs, either of which may be missing. */
+function laterSeq(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.max(a, b);
+}
+
+/**
+ * One of a verdict's documents (migration 9): the stored body, checked against the digest the
+ * verdict row names. A row from before migration 9 has no digest and keeps the whole value itself.
+ */
+function verdictDocument(r: Row, kind: 'submods' | 'results'): { present: false } | { present: true; value: unknown } {
+  const digest = r[`${kind}_digest`];
+  if (digest === null || digest === undefined) return { present: false };
+  const body = r[`${kind}_body`];
+  if (typeof body !== 'string' || r[`${kind}_body_digest`] !== digest) {
+    throw new BrokerError('storage-failed', `The stored ${kind} of device ${str(r.device_id)} do not match its latest verdict.`);
+  }
+  return { present: true, value: JSON.parse(body) };
+}
+
 function toVerdict(r: Row): VerdictRecord {
+  const claims = json<Record<string, unknown>>(r.claims);
+  const submods = verdictDocument(r, 'submods');
+  if (submods.present) claims.submods = submods.value;
+  const evaluation = json<unknown>(r.evaluation);
+  const results = verdictDocument(r, 'results');
+  if (results.present && typeof evaluation === 'object' && evaluation !== null) (evaluation as Record<string, unknown>).results = results.value;
   return {
     deviceId: str(r.device_id),
     status: str(r.status) as ComplianceStatus,
@@ -92,8 +128,8 @@ function toVerdict(r: Row): VerdictRecord {
     verifiedAtMs: num(r.verified_at),
     policyVersion: numOrNull(r.policy_version),
     reportOnly: num(r.report_only) === 1,
-    claims: json<Record<string, unknown>>(r.claims),
-    evaluation: json<unknown>(r.evaluation),
+    claims,
+    evaluation,
     failingSince: json<Record<string, number>>(r.failing_since),
     nonce: strOrNull(r.nonce),
   };
@@ -131,6 +167,8 @@ export class SqliteStorage implements BrokerStorage {
   readonly loginThrottle: LoginThrottleStore;
   /** One transaction wrapper for every group commit, rather than a new one per call. */
   readonly #runInTransaction: (fn: () => unknown) => unknown;
+  /** The verdict documents' digests last written per device (see `#putDocument`); `''`: none stored. */
+  readonly #documentDigests = new Map<string, { submods?: string; results?: string }>();
 
   constructor(file: string) {
     try {
@@ -161,10 +199,10 @@ export class SqliteStorage implements BrokerStorage {
       insertDevice: p(
         'INSERT INTO devices (id, jkt, public_jwk, assurance, name, attributes, enrolled_at, enrollment_token_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
-      deviceById: p('SELECT * FROM devices WHERE id = ?'),
-      deviceByJkt: p('SELECT * FROM devices WHERE jkt = ?'),
+      deviceById: p(`SELECT d.*, ${VERDICT_SEQ} FROM devices d WHERE id = ?`),
+      deviceByJkt: p(`SELECT d.*, ${VERDICT_SEQ} FROM devices d WHERE jkt = ?`),
       listDevices: p(
-        'SELECT d.*, v.device_id AS v_device_id, v.status, v.is_compliant, v.seq, v.reported_at, v.verified_at, v.policy_version, v.report_only, v.claims, v.evaluation, v.failing_since, v.nonce FROM devices d LEFT JOIN verdicts v ON v.device_id = d.id ORDER BY d.enrolled_at',
+        `SELECT d.*, v.device_id AS v_device_id, v.seq AS verdict_seq, ${VERDICT_COLUMNS} FROM devices d LEFT JOIN verdicts v ON v.device_id = d.id ${VERDICT_DOCUMENTS} ORDER BY d.enrolled_at`,
       ),
       revokeDevice: p('UPDATE devices SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?'),
       retireKey: p(
@@ -174,16 +212,19 @@ export class SqliteStorage implements BrokerStorage {
       retiredKey: p('SELECT * FROM device_key_history WHERE jkt = ?'),
       keyHistory: p('SELECT * FROM device_key_history WHERE device_id = ? ORDER BY retired_at DESC, rowid DESC'),
       linkAccount: p('UPDATE devices SET account_id = ? WHERE jkt = ? AND (account_id IS NULL OR account_id <> ?)'),
-      devicesOfAccount: p('SELECT * FROM devices WHERE account_id = ?'),
-      getVerdict: p('SELECT * FROM verdicts WHERE device_id = ?'),
-      getVerdictState: p('SELECT is_compliant, failing_since FROM verdicts WHERE device_id = ?'),
-      upsertVerdict: p(`INSERT INTO verdicts (device_id, status, is_compliant, seq, reported_at, verified_at, policy_version, report_only, claims, evaluation, failing_since, nonce)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      devicesOfAccount: p(`SELECT d.*, ${VERDICT_SEQ} FROM devices d WHERE account_id = ?`),
+      getVerdict: p(`SELECT v.device_id, ${VERDICT_COLUMNS} FROM verdicts v ${VERDICT_DOCUMENTS} WHERE v.device_id = ?`),
+      documentDigest: p('SELECT digest FROM verdict_documents WHERE device_id = ? AND kind = ?'),
+      putDocument: p(`INSERT INTO verdict_documents (device_id, kind, digest, body) VALUES (?, ?, ?, ?)
+        ON CONFLICT (device_id, kind) DO UPDATE SET digest = excluded.digest, body = excluded.body`),
+      getVerdictState: p('SELECT is_compliant, failing_since, status, policy_version, report_only, results_digest FROM verdicts WHERE device_id = ?'),
+      upsertVerdict: p(`INSERT INTO verdicts (device_id, status, is_compliant, seq, reported_at, verified_at, policy_version, report_only, claims, evaluation, failing_since, nonce, submods_digest, results_digest)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (device_id) DO UPDATE SET status = excluded.status, is_compliant = excluded.is_compliant, seq = excluded.seq,
           reported_at = excluded.reported_at, verified_at = excluded.verified_at, policy_version = excluded.policy_version,
           report_only = excluded.report_only, claims = excluded.claims, evaluation = excluded.evaluation,
-          failing_since = excluded.failing_since, nonce = excluded.nonce`),
-      setSeq: p('UPDATE devices SET last_seq = ? WHERE id = ? AND (last_seq IS NULL OR last_seq < ?)'),
+          failing_since = excluded.failing_since, nonce = excluded.nonce, submods_digest = excluded.submods_digest,
+          results_digest = excluded.results_digest`),
       insertHistory: p(
         'INSERT INTO posture_history (device_id, at, outcome, seq, status, reason, failures, has_failures) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
@@ -327,14 +368,26 @@ export class SqliteStorage implements BrokerStorage {
     return row ? toVerdict(row) : undefined;
   }
 
-  getVerdictState(deviceId: string): Pick<VerdictRecord, 'isCompliant' | 'failingSince'> | undefined {
+  getVerdictState(deviceId: string): VerdictState | undefined {
     const row = this.#stmt.getVerdictState!.get(deviceId) as Row | undefined;
-    return row ? { isCompliant: num(row.is_compliant) === 1, failingSince: json<Record<string, number>>(row.failing_since) } : undefined;
+    return row
+      ? {
+          isCompliant: num(row.is_compliant) === 1,
+          failingSince: json<Record<string, number>>(row.failing_since),
+          status: str(row.status) as ComplianceStatus,
+          policyVersion: numOrNull(row.policy_version),
+          reportOnly: num(row.report_only) === 1,
+          resultsDigest: strOrNull(row.results_digest),
+        }
+      : undefined;
   }
 
   // The two writes of every accepted report bind positionally, without spreading the record into
   // a new object: named binding looks each parameter up by name on every run.
   saveVerdict(v: VerdictRecord): void {
+    const { submods, ...envelope } = v.claims;
+    const evaluation = typeof v.evaluation === 'object' && v.evaluation !== null ? (v.evaluation as Record<string, unknown>) : undefined;
+    const { results, ...evaluationRest } = evaluation ?? {};
     this.#stmt.upsertVerdict!.run(
       v.deviceId,
       v.status,
@@ -344,12 +397,35 @@ export class SqliteStorage implements BrokerStorage {
       v.verifiedAtMs,
       v.policyVersion,
       v.reportOnly ? 1 : 0,
-      JSON.stringify(v.claims),
-      JSON.stringify(v.evaluation ?? null),
+      JSON.stringify(envelope),
+      evaluation ? JSON.stringify(evaluationRest) : JSON.stringify(v.evaluation ?? null),
       JSON.stringify(v.failingSince),
       v.nonce,
+      submods === undefined ? null : this.#putDocument(v.deviceId, 'submods', JSON.stringify(submods)),
+      results === undefined ? null : this.#putDocument(v.deviceId, 'results', v.resultsJson ?? JSON.stringify(results), v.resultsDigest),
     );
-    this.#stmt.setSeq!.run(v.seq, v.deviceId, v.seq);
+  }
+
+  /**
+   * Store one of a device's verdict documents unless it is the one already stored (same
+   * SHA-256); returns its digest. The digests last written are remembered per device, so an
+   * unchanged document costs a hash, not a read or a write; they are forgotten whenever a
+   * transaction fails, since what it wrote is then not in the database.
+   */
+  #putDocument(deviceId: string, kind: 'submods' | 'results', body: string, knownDigest?: string): string {
+    const digest = knownDigest ?? hash('sha256', body, 'base64url');
+    let known = this.#documentDigests.get(deviceId);
+    if (!known) {
+      if (this.#documentDigests.size >= DOCUMENT_DIGEST_CACHE_MAX) this.#documentDigests.clear();
+      known = {};
+      this.#documentDigests.set(deviceId, known);
+    }
+    known[kind] ??= (this.#stmt.documentDigest!.get(deviceId, kind) as { digest: string } | undefined)?.digest ?? '';
+    if (known[kind] !== digest) {
+      this.#stmt.putDocument!.run(deviceId, kind, digest, body);
+      known[kind] = digest;
+    }
+    return digest;
   }
 
   addHistory(e: NewHistoryEntry): void {
@@ -359,7 +435,12 @@ export class SqliteStorage implements BrokerStorage {
 
   /** Run several writes as one transaction (one commit): used by posture ingestion. */
   transaction<T>(fn: () => T): T {
-    return this.#runInTransaction(fn) as T;
+    try {
+      return this.#runInTransaction(fn) as T;
+    } catch (err) {
+      this.#documentDigests.clear();
+      throw err;
+    }
   }
 
   history(q: HistoryQuery): HistoryEntry[] {

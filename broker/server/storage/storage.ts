@@ -36,7 +36,7 @@ export interface BrokerStorage {
 
   getVerdict(deviceId: string): VerdictRecord | undefined;
   /** Only what the next evaluation needs (the hot path skips parsing the stored claims). */
-  getVerdictState(deviceId: string): Pick<VerdictRecord, 'isCompliant' | 'failingSince'> | undefined;
+  getVerdictState(deviceId: string): VerdictState | undefined;
   /** Store an accepted report's verdict, the device's new `seq` and a history row, atomically. */
   saveVerdict(verdict: VerdictRecord): void;
   addHistory(entry: NewHistoryEntry): void;
@@ -159,6 +159,22 @@ export interface VerdictRecord {
   readonly failingSince: Record<string, number>;
   /** Set when the report answered a broker challenge. */
   readonly nonce: string | null;
+  /**
+   * `evaluation.results` as JSON, when the writer already serialised it (the broker's answer to
+   * the device carries the same text): saves serialising it twice. Never read back.
+   */
+  readonly resultsJson?: string;
+  /** SHA-256 (base64url) of {@link resultsJson}, when the writer computed it. Never read back. */
+  readonly resultsDigest?: string;
+}
+
+/**
+ * What the broker needs of a device's latest verdict to evaluate and record the next report:
+ * grace periods, compliance changes, and whether the verdict changed at all (history).
+ */
+export interface VerdictState extends Pick<VerdictRecord, 'isCompliant' | 'failingSince' | 'status' | 'policyVersion' | 'reportOnly'> {
+  /** SHA-256 (base64url) of the latest results as stored (migration 9); null for older rows. */
+  readonly resultsDigest: string | null;
 }
 
 export interface NewHistoryEntry {

@@ -264,6 +264,21 @@ describe('reference broker: enrollment, posture, policy, challenges, events', ()
       events.close();
     });
 
+    it('keeps one history entry per change of verdict, not one per report, while the latest verdict follows every report', async () => {
+      await fetch(`${broker.url}/admin/policy`, { method: 'PUT', headers: adminHeaders, body: JSON.stringify(BLOCK_FIREWALL_POLICY) });
+      const device = await enrolled();
+      const sequence = ['pass', 'pass', 'pass', 'fail', 'fail', 'pass'] as const;
+      for (const firewall of sequence) expect((await postReport(broker, device, await postureReport(device, { firewall }))).status).toBe(200);
+      const history = (await json(await fetch(`${broker.url}/devices/${device.deviceId}/history?limit=50`, { headers: adminHeaders }))).history as Json[];
+      expect(history.map((h) => [h.outcome, h.status])).toEqual([
+        ['accepted', 'allow'],
+        ['accepted', 'deny'],
+        ['accepted', 'allow'],
+      ]);
+      const detail = await json(await fetch(`${broker.url}/devices/${device.deviceId}`, { headers: adminHeaders }));
+      expect(detail).toMatchObject({ lastSeq: device.seq, posture: { decision: 'allow', seq: device.seq } });
+    });
+
     it('only warns during a block rule grace period and in report-only mode', async () => {
       const device = await enrolled();
       await fetch(`${broker.url}/admin/policy`, {
