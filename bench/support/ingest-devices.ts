@@ -83,6 +83,7 @@ export interface IngestLoadResult {
   readonly open: OpenLoopFigures;
 }
 
+const TRACE: string[] = [];
 interface Signed {
   readonly report: string;
   /** The whole HTTP request (head with the DPoP proof, and the report as body), ready to write. */
@@ -132,10 +133,16 @@ function cpuMeter(brokerPid: number): (reports: number, wallSeconds: number) => 
   };
 }
 
-/** One keep-alive connection per device (`raw-http-client.ts`: the load generator's own cost kept small). */
-function connectAll(postureUrl: string, devices: readonly SimulatedDevice[]): RawConnection[] {
+/**
+ * One keep-alive connection per device (`raw-http-client.ts`: the load generator's own cost kept
+ * small), all established before the phase's clock starts: a fleet's agents hold their
+ * connections, they do not all open one in the same millisecond.
+ */
+async function connectAll(postureUrl: string, devices: readonly SimulatedDevice[]): Promise<RawConnection[]> {
   const url = new URL(postureUrl);
-  return devices.map(() => new RawConnection(url));
+  const connections = devices.map(() => new RawConnection(url));
+  await Promise.all(connections.map((c) => c.connected));
+  return connections;
 }
 
 async function enroll(url: string, adminToken: string, device: SimulatedDevice, snapshot: PostureSnapshot): Promise<void> {
@@ -160,7 +167,7 @@ function checkAnswers(failures: number, total: number): void {
 /** The DPoP-Nonce the broker requires, if any: one report without it, as an RFC 9449 client learns it. */
 async function learnDpopNonce(device: SimulatedDevice, snapshot: PostureSnapshot, postureUrl: string): Promise<string | undefined> {
   const [first] = await presign(device, snapshot, postureUrl, 1);
-  const [connection] = connectAll(postureUrl, [device]);
+  const [connection] = await connectAll(postureUrl, [device]);
   const answer = await (connection as RawConnection).send((first as Signed).wire);
   connection?.close();
   if (answer.status === 200) return undefined;
@@ -171,7 +178,7 @@ async function learnDpopNonce(device: SimulatedDevice, snapshot: PostureSnapshot
 
 async function closedLoop(req: IngestLoadRequest, devices: readonly SimulatedDevice[], postureUrl: string, dpopNonce: string | undefined): Promise<ClosedLoopFigures> {
   const queues = await Promise.all(devices.map((d) => presign(d, req.snapshot, postureUrl, req.closed.reportsPerDevice, dpopNonce)));
-  const connections = connectAll(postureUrl, devices);
+  const connections = await connectAll(postureUrl, devices);
   const latencies: number[] = [];
   let failures = 0;
   progress(`closed loop: ${devices.length} devices × ${req.closed.reportsPerDevice} reports`);
@@ -212,7 +219,7 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
   const total = Math.round(ratePerSecond * seconds);
   const perDevice = Math.ceil(total / devices.length);
   const queues = await Promise.all(devices.map((d) => presign(d, req.snapshot, postureUrl, perDevice, dpopNonce)));
-  const connections = connectAll(postureUrl, devices);
+  const connections = await connectAll(postureUrl, devices);
   const latencies: number[] = [];
   const lags: number[] = [];
   let failures = 0;
@@ -229,6 +236,7 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
     busy[d] = true;
     const answered = (isAccepted: boolean): void => {
       latencies.push(performance.now() - dueMs);
+      TRACE.push(`${(dueMs + performance.timeOrigin).toFixed(1)} ${(performance.now() - dueMs).toFixed(2)}`);
       if (!isAccepted) failures++;
       busy[d] = false;
       const next = waiting[d]?.shift();
@@ -262,6 +270,7 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
   };
   setTimeout(tick, 20);
   await finished;
+  if (process.env.X_TRACE) (await import('node:fs')).writeFileSync(process.env.X_TRACE, TRACE.join('\n'));
   if (req.signalBroker) process.kill(req.brokerPid, 'SIGUSR2');
   const wallSeconds = (performance.now() - start) / 1000;
   for (const c of connections) c.close();

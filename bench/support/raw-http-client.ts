@@ -84,9 +84,15 @@ export class RawConnection {
   readonly #parser = new ResponseParser();
   #pending: { resolve: (r: RawResponse) => void; reject: (err: Error) => void } | undefined;
   #failure: Error | undefined;
+  /** Resolves once the TCP connection is established (rejects if it fails first). */
+  readonly connected: Promise<void>;
 
   constructor(url: URL) {
     this.#socket = connect({ host: url.hostname, port: Number(url.port), noDelay: true });
+    this.connected = new Promise((resolve, reject) => {
+      this.#socket.once('connect', resolve);
+      this.#socket.once('error', reject);
+    });
     this.#socket.on('data', (chunk: Buffer) => {
       let answers: RawResponse[];
       try {
