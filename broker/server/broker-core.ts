@@ -16,6 +16,18 @@ import type { SignalEmitter, StagedEmit } from './signals.js';
 import type { BrokerStorage, CredentialRecord, CredentialRole, DeviceRecord, HistoryEntry, VerdictRecord, VerdictState } from './storage/storage.js';
 
 const EMPTY_POLICY: Policy = { schemaVersion: 1, reportOnly: false, rules: [] };
+/** `previous` when it has exactly `next`'s entries (keep the older, likely promoted, object), else `next`. */
+function sameOrNew(previous: Record<string, number> | undefined, next: Record<string, number>): Record<string, number> {
+  if (previous === undefined) return next;
+  const keys = Object.keys(next);
+  if (keys.length !== Object.keys(previous).length) return next;
+  for (const k of keys) if (previous[k] !== next[k]) return next;
+  return previous;
+}
+
+/** A cache entry updated in place (see `ingest`). */
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 /** Minimum spacing of posture group commits while writes keep arriving (see `#persist`). */
 const COMMIT_INTERVAL_MS = 2;
 const MAX_DEVICE_NAME = 200;
@@ -462,7 +474,7 @@ export class BrokerCore {
       reportOnly: evaluation.reportOnly,
       claims: claims as unknown as Record<string, unknown>,
       evaluation,
-      failingSince: Object.fromEntries(failing.map((r) => [r.ruleId, Date.parse(r.firstFailedAt ?? '') || nowMs])),
+      failingSince: sameOrNew(previous?.failingSince, Object.fromEntries(failing.map((r) => [r.ruleId, Date.parse(r.firstFailedAt ?? '') || nowMs]))),
       nonce,
       resultsJson,
       resultsDigest,
@@ -495,16 +507,31 @@ export class BrokerCore {
         failures: failing.map((r) => ({ ruleId: r.ruleId, check: r.check, severity: r.severity, expected: r.expected, actual: r.actual, inGrace: r.inGrace })),
       });
     });
-    this.#cacheDevice({ ...device, lastSeq: Math.max(device.lastSeq ?? -1, claims.seq) });
-    if (this.#verdictState.size >= 100_000) this.#verdictState.clear();
-    this.#verdictState.set(device.id, {
-      isCompliant: record.isCompliant,
-      failingSince: record.failingSince,
-      status: record.status,
-      policyVersion: record.policyVersion,
-      reportOnly: record.reportOnly,
-      resultsDigest,
-    });
+    // Both caches are updated in place when they hold the device already: a new object per report
+    // would outlive a scavenge or two and be promoted, and that churn, ~0.5 KB a report, was what
+    // filled the old generation and brought a mark-compact (a ~10–40 ms stall) every few seconds.
+    const lastSeq = Math.max(device.lastSeq ?? -1, claims.seq);
+    if (this.#devicesByJkt.get(device.jkt) === device) (device as Mutable<DeviceRecord>).lastSeq = lastSeq;
+    else this.#cacheDevice({ ...device, lastSeq });
+    const state = this.#verdictState.get(device.id) as Mutable<VerdictState> | undefined;
+    if (state) {
+      state.isCompliant = record.isCompliant;
+      state.failingSince = record.failingSince;
+      state.status = record.status;
+      state.policyVersion = record.policyVersion;
+      state.reportOnly = record.reportOnly;
+      state.resultsDigest = resultsDigest;
+    } else {
+      if (this.#verdictState.size >= 100_000) this.#verdictState.clear();
+      this.#verdictState.set(device.id, {
+        isCompliant: record.isCompliant,
+        failingSince: record.failingSince,
+        status: record.status,
+        policyVersion: record.policyVersion,
+        reportOnly: record.reportOnly,
+        resultsDigest,
+      });
+    }
     await stored;
     complianceChange?.send();
     const result: IngestResult = {

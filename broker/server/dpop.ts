@@ -29,6 +29,7 @@ function refuse(detail: string): BrokerError {
  * Keys are imported once per key (the SDK's cache), so a proof costs one ES256 verification.
  */
 export class DpopVerifier {
+  /** `jkt:jti` → when the proof's `iat` window ends, in whole seconds. */
   readonly #seen = new Map<string, number>();
   /**
    * The same entries in the order they were remembered, for expiring them from the oldest end a
@@ -37,7 +38,9 @@ export class DpopVerifier {
    * of event loop every ~40 s. (A Map's own oldest-first iteration would do, but V8 leaves deleted
    * entries as holes until it rehashes, so each iteration from the start would walk them again.)
    */
-  readonly #order: { id: string; expiresAtMs: number }[] = [];
+  readonly #orderIds: string[] = [];
+  /** Expiry of `#orderIds[i]` in whole seconds (a small integer: no heap number per entry). */
+  readonly #orderExpiry: number[] = [];
   #orderHead = 0;
   /** This process's DPoP-Nonce (RFC 9449 §8): new at every start, so no earlier proof carries it. */
   readonly nonce = randomBytes(16).toString('base64url');
@@ -112,25 +115,31 @@ export class DpopVerifier {
 
   #remember(id: string, expiresAtMs: number): void {
     const now = this.now();
+    // Whole seconds (iat + 60 s): a small integer, so neither the map nor the queue allocates a
+    // heap number per entry (these entries live 60 s, i.e. they are promoted: see ingest's note).
+    const expiresAt = Math.ceil(expiresAtMs / 1000);
     const previous = this.#seen.get(id);
-    if (previous !== undefined && previous > now) throw refuse('this proof was already used (jti replay)');
+    if (previous !== undefined && previous * 1000 > now) throw refuse('this proof was already used (jti replay)');
     this.#expireOldest(now);
     if (this.#seen.size >= MAX_REMEMBERED_JTIS) this.#prune(now);
-    this.#seen.set(id, expiresAtMs);
-    this.#order.push({ id, expiresAtMs });
+    this.#seen.set(id, expiresAt);
+    this.#orderIds.push(id);
+    this.#orderExpiry.push(expiresAt);
   }
 
-  /** Forget up to a few expired entries from the oldest end (see {@link #order}). */
+  /** Forget up to a few expired entries from the oldest end (see {@link #orderIds}). */
   #expireOldest(now: number): void {
-    for (let i = 0; i < EXPIRE_PER_PROOF && this.#orderHead < this.#order.length; i++) {
-      const oldest = this.#order[this.#orderHead];
-      if (oldest === undefined || oldest.expiresAtMs > now) break;
+    for (let i = 0; i < EXPIRE_PER_PROOF && this.#orderHead < this.#orderIds.length; i++) {
+      const expiresAt = this.#orderExpiry[this.#orderHead] as number;
+      if (expiresAt * 1000 > now) break;
+      const id = this.#orderIds[this.#orderHead] as string;
       this.#orderHead++;
       // Only if the map still holds this entry (not a later use of the same id, not pruned).
-      if (this.#seen.get(oldest.id) === oldest.expiresAtMs) this.#seen.delete(oldest.id);
+      if (this.#seen.get(id) === expiresAt) this.#seen.delete(id);
     }
-    if (this.#orderHead > 1024 && this.#orderHead * 2 > this.#order.length) {
-      this.#order.splice(0, this.#orderHead);
+    if (this.#orderHead > 1024 && this.#orderHead * 2 > this.#orderIds.length) {
+      this.#orderIds.splice(0, this.#orderHead);
+      this.#orderExpiry.splice(0, this.#orderHead);
       this.#orderHead = 0;
     }
   }
@@ -141,7 +150,7 @@ export class DpopVerifier {
   }
 
   #prune(now: number): void {
-    for (const [id, exp] of this.#seen) if (exp <= now) this.#seen.delete(id);
+    for (const [id, expiresAt] of this.#seen) if (expiresAt * 1000 <= now) this.#seen.delete(id);
     // Still (nearly) full of live entries: drop the oldest rather than grow without bound, down
     // to 90 % so that the next full scan is 20,000 proofs away, not one (a scan per proof once
     // full would cost O(n) each).
@@ -151,9 +160,13 @@ export class DpopVerifier {
       this.#seen.delete(oldest);
     }
     // What the scan and the drop removed must leave the expiry queue too, or it would outgrow the map.
-    this.#order.length = 0;
+    this.#orderIds.length = 0;
+    this.#orderExpiry.length = 0;
     this.#orderHead = 0;
-    for (const [id, expiresAtMs] of this.#seen) this.#order.push({ id, expiresAtMs });
+    for (const [id, expiresAt] of this.#seen) {
+      this.#orderIds.push(id);
+      this.#orderExpiry.push(expiresAt);
+    }
   }
 }
 
