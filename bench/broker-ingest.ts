@@ -2,6 +2,7 @@ import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildBrokerBundle, freshBrokerBundle } from '../bin/agent-bundle.mjs';
 import type { PostureSnapshot } from '../main/core/posture/snapshot.js';
 import type { LoopStats } from '../broker/server/loop-stats.js';
 import type { IngestLoadRequest, IngestLoadResult } from './support/ingest-devices.js';
@@ -22,7 +23,9 @@ export async function measureIngestOverLoopback(options: {
   loopStats?: boolean;
   /** Pin the broker to one CPU and the devices to another (see {@link pinning}); default: when possible. */
   pin?: boolean;
-}): Promise<IngestLoadResult & { openLoopStats?: LoopStats; pinned: string }> {
+  /** Run the broker's TypeScript through tsx instead of the compiled bundle it ships as (`--broker-from-source`). */
+  fromSource?: boolean;
+}): Promise<IngestLoadResult & { openLoopStats?: LoopStats; pinned: string; brokerBuild: string }> {
   // Reports and proofs are signed before the open phase starts: keep the whole phase well inside
   // the broker's 60 s DPoP iat window.
   if (options.open.seconds > 30) throw new Error('--open-seconds must be at most 30 (pre-signed proofs must stay within the 60 s DPoP window)');
@@ -31,12 +34,17 @@ export async function measureIngestOverLoopback(options: {
   const nodeArgs = (process.env.WARD_BENCH_BROKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   // WARD_BENCH_BROKER_DIR: run the broker of another checkout (e.g. an older commit, for a
   // before/after comparison against the same simulated devices).
+  // The broker as it is deployed: `ward-broker` from its compiled bundle (built now if the
+  // sources changed since), unless asked for the sources or another checkout's broker.
+  const otherCheckout = process.env.WARD_BENCH_BROKER_DIR !== undefined;
+  if (!options.fromSource && !otherCheckout && !freshBrokerBundle()) await buildBrokerBundle();
+  const brokerBuild = otherCheckout ? `the broker of ${process.env.WARD_BENCH_BROKER_DIR}` : options.fromSource ? 'broker from source (tsx)' : 'broker from its compiled bundle (npm run build:broker)';
   const pin = options.pin === false ? undefined : pinning();
   const brokerArgv = [process.execPath, ...nodeArgs, 'bin/ward-broker.mjs', 'serve', '--data', dataDir, '--port', '0'];
   if (pin) brokerArgv.unshift(pin.taskset, '-c', pin.brokerCpu);
   const broker = spawn(brokerArgv[0] as string, brokerArgv.slice(1), {
     cwd: process.env.WARD_BENCH_BROKER_DIR ?? process.cwd(),
-    env: { ...process.env, WARD_LOG_LEVEL: 'warn', ...(options.loopStats ? { WARD_BROKER_LOOP_STATS: '1' } : {}) },
+    env: { ...process.env, WARD_LOG_LEVEL: 'warn', ...(options.loopStats ? { WARD_BROKER_LOOP_STATS: '1' } : {}), ...(options.fromSource ? { WARD_BROKER_FROM_SOURCE: '1' } : {}) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let devices: ChildProcess | undefined;
@@ -75,9 +83,9 @@ export async function measureIngestOverLoopback(options: {
       devices?.once('exit', (code) => reject(new Error(`the device process exited (${code}) without an answer`)));
     });
     const result = await answer;
-    if (!options.loopStats) return { ...result, pinned };
+    if (!options.loopStats) return { ...result, pinned, brokerBuild };
     for (let waited = 0; loopStats.length < 2 && waited < 2000; waited += 50) await new Promise((r) => setTimeout(r, 50));
-    return { ...result, pinned, ...(loopStats[1] ? { openLoopStats: loopStats[1] } : {}) };
+    return { ...result, pinned, brokerBuild, ...(loopStats[1] ? { openLoopStats: loopStats[1] } : {}) };
   } finally {
     devices?.kill('SIGTERM');
     broker.kill('SIGTERM');

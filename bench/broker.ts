@@ -13,7 +13,7 @@ import { percentile, report, round } from './stats.js';
 
 /**
  * `npm run bench -- broker [--json] [--ingest-only] [--devices=N] [--seconds=S] [--ingest-devices=N]
- *   [--reports=R] [--rate=X] [--open-seconds=S] [--open-devices=D] [--loop-stats] [--no-pin]`
+ *   [--reports=R] [--rate=X] [--open-seconds=S] [--open-devices=D] [--loop-stats] [--no-pin] [--broker-from-source]`
  *
  * Two halves, each filling its own figures:
  *  1. SDK verification (this file): `verifyPostureReport` per second beside raw `node:crypto`
@@ -146,7 +146,8 @@ const GOAL_RATE_PER_SECOND = 2000;
  * `--open-devices=D` (default 200) devices → `ingestP50Ms`/`P95`/`ingestP99Ms`. `--loop-stats`:
  * the broker's event-loop delay and GC pauses over the open loop → `ingestOpenLoopStats`.
  * On Linux with two CPUs or more the broker is pinned to one CPU and the devices to another
- * (`broker-ingest.ts`, `pinning`); `--no-pin` leaves both to the scheduler.
+ * (`broker-ingest.ts`, `pinning`); `--no-pin` leaves both to the scheduler. The broker runs from
+ * its compiled bundle, as deployed (built first if stale); `--broker-from-source` runs it through tsx.
  */
 export async function measureIngest(args: readonly string[], snapshot: PostureSnapshot) {
   const { measureIngestOverLoopback } = await import('./broker-ingest.js');
@@ -156,12 +157,14 @@ export async function measureIngest(args: readonly string[], snapshot: PostureSn
     open: { devices: numberArg(args, 'open-devices', 200), ratePerSecond: numberArg(args, 'rate', GOAL_RATE_PER_SECOND), seconds: numberArg(args, 'open-seconds', 10) },
     loopStats: args.includes('--loop-stats'),
     pin: !args.includes('--no-pin'),
+    fromSource: args.includes('--broker-from-source'),
   });
   const { closed, open } = r;
   return {
-    ingestMethod: `separate broker and device processes (${r.pinned}); throughput: closed loop, ${closed.devices} devices × ${closed.reports / closed.devices} reports; latency: open loop, ${open.offeredPerSecond} reports/s on a fixed schedule over ${open.devices} devices for ${open.reports / open.offeredPerSecond} s, measured from the scheduled send time`,
+    ingestMethod: `separate broker and device processes (${r.brokerBuild}; ${r.pinned}); throughput: closed loop, ${closed.devices} devices × ${closed.reports / closed.devices} reports; latency: open loop, ${open.offeredPerSecond} reports/s on a fixed schedule over ${open.devices} devices for ${open.reports / open.offeredPerSecond} s, measured from the scheduled send time`,
     ingestPerSecond: closed.perSecond,
     ingestPinned: r.pinned,
+    ingestBrokerBuild: r.brokerBuild,
     ingestP99Ms: open.p99Ms,
     ingestP50Ms: open.p50Ms,
     ingestP95Ms: open.p95Ms,

@@ -1,5 +1,6 @@
-// The compiled headless agent and the V8 flags `ward daemon` runs with. Plain JavaScript: the
-// launcher (bin/ward.mjs) reads it before any TypeScript loader is registered.
+// The compiled headless agent and reference broker, and the V8 flags `ward daemon` runs with.
+// Plain JavaScript: the launchers (bin/ward.mjs, bin/ward-broker.mjs) read it before any
+// TypeScript loader is registered.
 import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -8,6 +9,17 @@ export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** `npm run build:agent` writes the daemon here: `cli.js`, its chunks and `inputs.json` (written last). */
 export const AGENT_DIST = join(ROOT, 'dist', 'agent');
 export const AGENT_ENTRY = join(AGENT_DIST, 'cli.js');
+/** `npm run build:broker` writes `ward-broker` here, the same way. */
+export const BROKER_DIST = join(ROOT, 'dist', 'broker');
+
+/**
+ * What each bundle compiles: `cli` is the command's entry; the agent's `oauth-child` is the
+ * daemon's short-lived OAuth helper process (main/core/session/oauth-process-client.ts).
+ */
+const BUNDLES = {
+  agent: { dir: AGENT_DIST, entryPoints: { cli: join(ROOT, 'main', 'cli', 'bin.ts'), 'oauth-child': join(ROOT, 'main', 'core', 'session', 'oauth-process-child.ts') } },
+  broker: { dir: BROKER_DIST, entryPoints: { cli: join(ROOT, 'broker', 'server', 'bin.ts') } },
+};
 /** Pure-JavaScript packages compiled into the bundle (minified, only what Ward uses): ~1 MB less heap than loading them from node_modules. */
 const INLINED = ['zod', 'pino', 'jose', 'semver', 'oauth4webapi', 'openid-client'];
 
@@ -29,6 +41,15 @@ export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1', '--no-opt', '--no-s
  * file unchanged since the build), else undefined: a checkout then runs the TypeScript itself.
  */
 export function freshAgentBundle(dir = AGENT_DIST) {
+  return freshBundle(dir);
+}
+
+/** {@link freshAgentBundle} for the reference broker (`npm run build:broker`). */
+export function freshBrokerBundle(dir = BROKER_DIST) {
+  return freshBundle(dir);
+}
+
+function freshBundle(dir) {
   let manifest;
   try {
     manifest = JSON.parse(readFileSync(join(dir, 'inputs.json'), 'utf8'));
@@ -65,7 +86,20 @@ const sourceLocation = (outdir) => ({
  * in node_modules (native addons among them). Written to a temporary directory and moved
  * into place, with the input list last, so a launcher never runs a half-written bundle.
  */
-export async function buildAgentBundle(dir = AGENT_DIST) {
+export function buildAgentBundle(dir = AGENT_DIST) {
+  return buildBundle(BUNDLES.agent.entryPoints, dir);
+}
+
+/**
+ * Bundle `ward-broker` (broker/server/bin.ts) into dist/broker, as {@link buildAgentBundle} does
+ * the agent: the broker then runs without tsx's loader thread and transpiler state in its heap
+ * (docs/broker-server.md, "Performance").
+ */
+export function buildBrokerBundle(dir = BROKER_DIST) {
+  return buildBundle(BUNDLES.broker.entryPoints, dir);
+}
+
+async function buildBundle(entryPoints, dir) {
   const { build } = await import('esbuild');
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
   const external = [...Object.keys(pkg.dependencies), ...Object.keys(pkg.devDependencies)]
@@ -76,8 +110,7 @@ export async function buildAgentBundle(dir = AGENT_DIST) {
   rmSync(tmp, { recursive: true, force: true });
   const result = await build({
     absWorkingDir: ROOT,
-    // oauth-child: the daemon's short-lived OAuth helper process (main/core/session/oauth-process-client.ts).
-    entryPoints: { cli: join(ROOT, 'main', 'cli', 'bin.ts'), 'oauth-child': join(ROOT, 'main', 'core', 'session', 'oauth-process-child.ts') },
+    entryPoints,
     outdir: tmp,
     bundle: true,
     splitting: true,
@@ -100,8 +133,13 @@ export async function buildAgentBundle(dir = AGENT_DIST) {
   return join(dir, 'cli.js');
 }
 
-// `node bin/agent-bundle.mjs` (npm run build:agent)
+// `node bin/agent-bundle.mjs [agent|broker ...]` (npm run build:agent, npm run build:broker): the agent by default.
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const entry = await buildAgentBundle();
-  process.stdout.write(`built ${relative(ROOT, entry)}\n`);
+  const names = process.argv.length > 2 ? process.argv.slice(2) : ['agent'];
+  for (const name of names) {
+    const bundle = BUNDLES[name];
+    if (!bundle) throw new Error(`unknown bundle ${name}: agent or broker`);
+    const entry = await buildBundle(bundle.entryPoints, bundle.dir);
+    process.stdout.write(`built ${relative(ROOT, entry)}\n`);
+  }
 }
