@@ -2,14 +2,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { importDeviceKey, parseCompactJws, parseJsonSegment, verifyEs256, type DeviceKey } from '../sdk/index.js';
 import { BrokerError } from './errors.js';
+import { ReplaySet } from './replay-set.js';
 
 /** How far a proof's `iat` may be from our clock (RFC 9449 §11.1 leaves it to the server). */
 const IAT_WINDOW_SECONDS = 60;
 const MAX_JTI_CHARS = 256;
 const MAX_REMEMBERED_JTIS = 200_000;
-const PRUNE_TO = MAX_REMEMBERED_JTIS * 0.9;
-/** Expired entries forgotten per proof remembered: more than one, so the cache shrinks after a burst. */
-const EXPIRE_PER_PROOF = 4;
 
 export interface VerifiedDpopProof {
   /** RFC 7638 thumbprint of the proof key (what tokens are bound to, `cnf.jkt`). */
@@ -29,19 +27,8 @@ function refuse(detail: string): BrokerError {
  * Keys are imported once per key (the SDK's cache), so a proof costs one ES256 verification.
  */
 export class DpopVerifier {
-  /** `jkt:jti` → when the proof's `iat` window ends, in whole seconds. */
-  readonly #seen = new Map<string, number>();
-  /**
-   * The same entries in the order they were remembered, for expiring them from the oldest end a
-   * few per proof. Proofs arrive in about expiry order (`iat` + 60 s), so this keeps the map near
-   * its live size without the full scan of {@link prune}, which at 2,000 proofs/s took 75–100 ms
-   * of event loop every ~40 s. (A Map's own oldest-first iteration would do, but V8 leaves deleted
-   * entries as holes until it rehashes, so each iteration from the start would walk them again.)
-   */
-  readonly #orderIds: string[] = [];
-  /** Expiry of `#orderIds[i]` in whole seconds (a small integer: no heap number per entry). */
-  readonly #orderExpiry: number[] = [];
-  #orderHead = 0;
+  /** The accepted proofs (`jkt:jti`), remembered until their `iat` window ends (off the JS heap). */
+  readonly #seen = new ReplaySet(MAX_REMEMBERED_JTIS);
   /** This process's DPoP-Nonce (RFC 9449 §8): new at every start, so no earlier proof carries it. */
   readonly nonce = randomBytes(16).toString('base64url');
   #nonceRequiredUntilMs = 0;
@@ -114,59 +101,15 @@ export class DpopVerifier {
   }
 
   #remember(id: string, expiresAtMs: number): void {
-    const now = this.now();
-    // Whole seconds (iat + 60 s): a small integer, so neither the map nor the queue allocates a
-    // heap number per entry (these entries live 60 s, i.e. they are promoted: see ingest's note).
-    const expiresAt = Math.ceil(expiresAtMs / 1000);
-    const previous = this.#seen.get(id);
-    if (previous !== undefined && previous * 1000 > now) throw refuse('this proof was already used (jti replay)');
-    this.#expireOldest(now);
-    if (this.#seen.size >= MAX_REMEMBERED_JTIS) this.#prune(now);
-    this.#seen.set(id, expiresAt);
-    this.#orderIds.push(id);
-    this.#orderExpiry.push(expiresAt);
-  }
-
-  /** Forget up to a few expired entries from the oldest end (see {@link #orderIds}). */
-  #expireOldest(now: number): void {
-    for (let i = 0; i < EXPIRE_PER_PROOF && this.#orderHead < this.#orderIds.length; i++) {
-      const expiresAt = this.#orderExpiry[this.#orderHead] as number;
-      if (expiresAt * 1000 > now) break;
-      const id = this.#orderIds[this.#orderHead] as string;
-      this.#orderHead++;
-      // Only if the map still holds this entry (not a later use of the same id, not pruned).
-      if (this.#seen.get(id) === expiresAt) this.#seen.delete(id);
-    }
-    if (this.#orderHead > 1024 && this.#orderHead * 2 > this.#orderIds.length) {
-      this.#orderIds.splice(0, this.#orderHead);
-      this.#orderExpiry.splice(0, this.#orderHead);
-      this.#orderHead = 0;
-    }
+    const nowSeconds = this.now() / 1000;
+    const fp = ReplaySet.fingerprint(id);
+    if (this.#seen.has(fp, nowSeconds)) throw refuse('this proof was already used (jti replay)');
+    this.#seen.add(fp, Math.ceil(expiresAtMs / 1000), nowSeconds);
   }
 
   /** How many proofs are remembered now (tests and diagnostics). */
   get rememberedCount(): number {
     return this.#seen.size;
-  }
-
-  #prune(now: number): void {
-    for (const [id, expiresAt] of this.#seen) if (expiresAt * 1000 <= now) this.#seen.delete(id);
-    // Still (nearly) full of live entries: drop the oldest rather than grow without bound, down
-    // to 90 % so that the next full scan is 20,000 proofs away, not one (a scan per proof once
-    // full would cost O(n) each).
-    while (this.#seen.size >= PRUNE_TO) {
-      const oldest = this.#seen.keys().next().value;
-      if (oldest === undefined) break;
-      this.#seen.delete(oldest);
-    }
-    // What the scan and the drop removed must leave the expiry queue too, or it would outgrow the map.
-    this.#orderIds.length = 0;
-    this.#orderExpiry.length = 0;
-    this.#orderHead = 0;
-    for (const [id, expiresAt] of this.#seen) {
-      this.#orderIds.push(id);
-      this.#orderExpiry.push(expiresAt);
-    }
   }
 }
 
