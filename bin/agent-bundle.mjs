@@ -138,7 +138,10 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const names = process.argv.length > 2 ? process.argv.slice(2) : ['agent'];
   for (const name of names) {
     const bundle = BUNDLES[name];
-    if (!bundle) throw new Error(`unknown bundle ${name}: agent or broker`);
+    if (!bundle) {
+      process.stderr.write(`agent-bundle: unknown bundle "${name}" (agent or broker)\n`);
+      process.exit(2);
+    }
     const entry = await buildBundle(bundle.entryPoints, bundle.dir);
     process.stdout.write(`built ${relative(ROOT, entry)}\n`);
   }
