@@ -508,8 +508,9 @@ export class BrokerCore {
       });
     });
     // Both caches are updated in place when they hold the device already: a new object per report
-    // would outlive a scavenge or two and be promoted, and that churn, ~0.5 KB a report, was what
-    // filled the old generation and brought a mark-compact (a ~10–40 ms stall) every few seconds.
+    // could outlive a scavenge or two and be promoted, garbage in the old generation that brings
+    // the next mark-compact (a ~10–40 ms stall) sooner. In place, a report that raced ahead on the
+    // same device object also sees the seq just accepted (the seq check reads `device.lastSeq`).
     const lastSeq = Math.max(device.lastSeq ?? -1, claims.seq);
     if (this.#devicesByJkt.get(device.jkt) === device) (device as Mutable<DeviceRecord>).lastSeq = lastSeq;
     else this.#cacheDevice({ ...device, lastSeq });
