@@ -509,8 +509,7 @@ export class BrokerCore {
     });
     // Both caches are updated in place when they hold the device already: a new object per report
     // could outlive a scavenge or two and be promoted, garbage in the old generation that brings
-    // the next mark-compact (a ~10–40 ms stall) sooner. In place, a report that raced ahead on the
-    // same device object also sees the seq just accepted (the seq check reads `device.lastSeq`).
+    // the next mark-compact (a ~10–40 ms stall) sooner.
     const lastSeq = Math.max(device.lastSeq ?? -1, claims.seq);
     if (this.#devicesByJkt.get(device.jkt) === device) (device as Mutable<DeviceRecord>).lastSeq = lastSeq;
     else this.#cacheDevice({ ...device, lastSeq });

@@ -264,6 +264,15 @@ describe('reference broker: enrollment, posture, policy, challenges, events', ()
       events.close();
     });
 
+    it('accepts a report once when copies of it arrive together, each with its own DPoP proof', async () => {
+      const device = await enrolled();
+      expect((await postReport(broker, device, await postureReport(device))).status).toBe(200); // the broker now caches the device
+      const report = await postureReport(device);
+      const answers = await Promise.all([0, 1, 2, 3].map(() => postReport(broker, device, report)));
+      expect(answers.map((a) => a.status).sort()).toEqual([200, 422, 422, 422]);
+      for (const refused of answers.filter((a) => a.status === 422)) expect(((await refused.json()) as { reason: string }).reason).toBe('replayed-seq');
+    });
+
     it('keeps one history entry per change of verdict, not one per report, while the latest verdict follows every report', async () => {
       await fetch(`${broker.url}/admin/policy`, { method: 'PUT', headers: adminHeaders, body: JSON.stringify(BLOCK_FIREWALL_POLICY) });
       const device = await enrolled();
