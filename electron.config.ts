@@ -24,7 +24,8 @@ const config: Configuration = {
   productName: 'Ward',
   copyright: 'Copyright © Ward contributors',
   directories: { output: 'release', buildResources: 'build' },
-  files: ['dist/**/*', 'renderer/dist/**/*', 'package.json', 'native/tpm/build/Release/ward_tpm.node'],
+  // dist/broker is the standalone reference broker (`npm run build:broker`), a server, not part of the desktop app.
+  files: ['dist/**/*', '!dist/broker/**/*', 'renderer/dist/**/*', 'package.json', 'native/tpm/build/Release/ward_tpm.node'],
   // The native TPM signer (Linux; built by `npm run build:native` on the builder): a .node cannot
   // be loaded from inside app.asar, so it ships in app.asar.unpacked, where
   // main/core/identity/native-tpm.ts looks for it. Absent (macOS/Windows builds), nothing is added.

@@ -40,6 +40,8 @@ describe('electron.config.ts', () => {
     expect(config.productName).toBe('Ward');
     expect(config.asar).toBe(true);
     expect(config.publish).toEqual([expect.objectContaining({ provider: 'generic', url: expect.stringMatching(/^https:\/\//) })]);
+    // The standalone reference broker's bundle (dist/broker) is a server, not part of the app.
+    expect(config.files).toEqual(expect.arrayContaining(['dist/**/*', '!dist/broker/**/*']));
   });
 
   it('builds NSIS + MSI per machine, pkg + dmg with hardened runtime and notarization, deb + rpm + AppImage', () => {
