@@ -32,10 +32,10 @@ export async function measureIngestOverLoopback(options: {
   const dataDir = mkdtempSync(join(tmpdir(), 'ward-bench-broker-'));
   // WARD_BENCH_BROKER_NODE_ARGS: extra node flags for the broker child, e.g. `--cpu-prof --cpu-prof-dir=DIR`.
   const nodeArgs = (process.env.WARD_BENCH_BROKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  // WARD_BENCH_BROKER_DIR: run the broker of another checkout (e.g. an older commit, for a
-  // before/after comparison against the same simulated devices).
   // The broker as it is deployed: `ward-broker` from its compiled bundle (built now if the
-  // sources changed since), unless asked for the sources or another checkout's broker.
+  // sources changed since), unless asked for the sources or for another checkout's broker
+  // (WARD_BENCH_BROKER_DIR, e.g. an older commit, for a before/after comparison against the same
+  // simulated devices; that checkout's launcher decides how its broker runs).
   const otherCheckout = process.env.WARD_BENCH_BROKER_DIR !== undefined;
   if (!options.fromSource && !otherCheckout && !freshBrokerBundle()) await buildBrokerBundle();
   const brokerBuild = otherCheckout ? `the broker of ${process.env.WARD_BENCH_BROKER_DIR}` : options.fromSource ? 'broker from source (tsx)' : 'broker from its compiled bundle (npm run build:broker)';
