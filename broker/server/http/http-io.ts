@@ -97,19 +97,41 @@ const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
 } as const;
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+const NO_HEADERS: Record<string, string> = Object.freeze({});
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = NO_HEADERS): void {
   sendJsonText(res, status, JSON.stringify(body), headers);
 }
 
-/** {@link sendJson} for a body that is already JSON text (the caller vouches for it). */
-export function sendJsonText(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, {
-    ...SECURITY_HEADERS,
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': String(Buffer.byteLength(text)),
-    ...headers,
-  });
+/**
+ * {@link sendJson} for a body that is already JSON text (the caller vouches for it). The headers
+ * go to `writeHead` as one flat `[name, value, …]` list, built here: a header object made with
+ * spreads on every answer (`{ ...SECURITY_HEADERS, …, ...headers }`) was measured to make V8
+ * promote ~0.7 MB/s to the old generation at 2,000 answers/s (mark-compacts every few seconds,
+ * docs/broker-server.md "Performance"); the flat list stays in the young generation.
+ */
+export function sendJsonText(res: ServerResponse, status: number, text: string, headers: Record<string, string> = NO_HEADERS): void {
+  const list = [
+    'cache-control', SECURITY_HEADERS['cache-control'],
+    'x-content-type-options', SECURITY_HEADERS['x-content-type-options'],
+    'content-type', 'application/json; charset=utf-8',
+    'content-length', String(Buffer.byteLength(text)),
+  ];
+  for (const name in headers) setHeader(list, name, headers[name] as string);
+  res.writeHead(status, list);
   res.end(text);
+}
+
+/** Set `name` in a flat `[name, value, …]` header list: replace its value if present, else append. */
+function setHeader(list: string[], name: string, value: string): void {
+  const lower = name.toLowerCase();
+  for (let i = 0; i < list.length; i += 2) {
+    if (list[i] === lower) {
+      list[i + 1] = value;
+      return;
+    }
+  }
+  list.push(lower, value);
 }
 
 export function sendHtml(res: ServerResponse, status: number, html: string, headers: Record<string, string> = {}): void {
