@@ -48,6 +48,7 @@ export async function measureIngestOverLoopback(options: {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let devices: ChildProcess | undefined;
+  let ownMask: string | undefined; // this process's CPU affinity before pinning, restored at the end
   // The device process signals the broker as its open loop starts and ends; each signal prints a
   // `loop-stats` line with the figures since the previous one: the second covers the open loop.
   const loopStats: LoopStats[] = [];
@@ -70,10 +71,16 @@ export async function measureIngestOverLoopback(options: {
       open: options.open,
       signalBroker: options.loopStats === true,
     };
-    devices = fork('bin/run-ts.mjs', ['bench/support/ingest-devices.ts'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    // All its threads (V8's, libuv's), and any it starts later, on the devices' CPU.
-    if (pin && devices.pid !== undefined) execFileSync(pin.taskset, ['-a', '-p', '-c', pin.devicesCpu, String(devices.pid)], { stdio: 'ignore' });
-    const pinned = pin ? `broker (all its threads) on CPU ${pin.brokerCpu}, devices on CPU ${pin.devicesCpu}` : 'not pinned';
+    // --expose-gc: the devices settle their heap once, after signing and before the open loop's clock.
+    devices = fork('bin/run-ts.mjs', ['bench/support/ingest-devices.ts'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...process.execArgv, '--expose-gc'] });
+    // All its threads (V8's, libuv's), and any it starts later, on the devices' CPU; this
+    // orchestrator too (idle, but its own GC and tsx's threads must not take the broker's CPU).
+    if (pin && devices.pid !== undefined) {
+      execFileSync(pin.taskset, ['-a', '-p', '-c', pin.devicesCpu, String(devices.pid)], { stdio: 'ignore' });
+      ownMask = /affinity mask:\s*([0-9a-f]+)/i.exec(execFileSync(pin.taskset, ['-p', String(process.pid)], { encoding: 'utf8' }))?.[1];
+      if (ownMask) execFileSync(pin.taskset, ['-a', '-p', '-c', pin.devicesCpu, String(process.pid)], { stdio: 'ignore' });
+    }
+    const pinned = pin ? `broker (all its threads) on CPU ${pin.brokerCpu}, devices and this bench on CPU ${pin.devicesCpu}` : 'not pinned';
     const answer = new Promise<IngestLoadResult>((resolve, reject) => {
       devices?.on('message', (m: { ready?: true; result?: IngestLoadResult; error?: string }) => {
         if (m.ready) devices?.send(request);
@@ -87,6 +94,7 @@ export async function measureIngestOverLoopback(options: {
     for (let waited = 0; loopStats.length < 2 && waited < 2000; waited += 50) await new Promise((r) => setTimeout(r, 50));
     return { ...result, pinned, brokerBuild, ...(loopStats[1] ? { openLoopStats: loopStats[1] } : {}) };
   } finally {
+    if (pin && ownMask) execFileSync(pin.taskset, ['-a', '-p', ownMask, String(process.pid)], { stdio: 'ignore' });
     devices?.kill('SIGTERM');
     broker.kill('SIGTERM');
     await new Promise((r) => (broker.exitCode === null ? broker.once('exit', r) : r(null)));
@@ -142,14 +150,16 @@ function listeningUrl(child: ChildProcess): Promise<string> {
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error('the broker did not start within 30 s')), 30_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       out += chunk.toString();
       const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
       if (m?.[1]) {
         clearTimeout(timer);
+        child.stdout?.off('data', onData);
         resolve(m[1]);
       }
-    });
+    };
+    child.stdout?.on('data', onData);
     child.once('exit', (code) => reject(new Error(`the broker exited (${code}) before listening`)));
   });
 }

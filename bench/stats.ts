@@ -1,7 +1,7 @@
 /** Percentile of a sample (nearest-rank), in the sample's unit. */
-export function percentile(values: readonly number[], p: number): number {
+export function percentile(values: readonly number[] | Float64Array, p: number): number {
   if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
+  const sorted = Float64Array.from(values).sort();
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[rank] ?? Number.NaN;
 }

@@ -18,7 +18,7 @@
  * directory, as the bench uses, needs none).
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { signCompactJws } from '../../broker/sdk/index.js';
 import { POSTURE_REPORT_TYP } from '../../broker/sdk/report-claims.js';
@@ -83,7 +83,6 @@ export interface IngestLoadResult {
   readonly open: OpenLoopFigures;
 }
 
-const TRACE: string[] = [];
 interface Signed {
   readonly report: string;
   /** The whole HTTP request (head with the DPoP proof, and the report as body), ready to write. */
@@ -220,8 +219,12 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
   const perDevice = Math.ceil(total / devices.length);
   const queues = await Promise.all(devices.map((d) => presign(d, req.snapshot, postureUrl, perDevice, dpopNonce)));
   const connections = await connectAll(postureUrl, devices);
-  const latencies: number[] = [];
-  const lags: number[] = [];
+  // Preallocated: per-report figures kept as numbers in flat arrays, so the load generator's own
+  // young generation stays small and its scavenges short (a stall here would count as latency).
+  const latencies = new Float64Array(total);
+  const dues = new Float64Array(total);
+  const lags = new Float64Array(total);
+  let answered = 0;
   let failures = 0;
   const busy = new Array<boolean>(devices.length).fill(false);
   const waiting: { index: number; dueMs: number }[][] = devices.map(() => []);
@@ -234,24 +237,28 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
     const item = queues[d]?.[Math.floor(index / devices.length)];
     if (!item) throw new Error(`no pre-signed report ${index}`);
     busy[d] = true;
-    const answered = (isAccepted: boolean): void => {
-      latencies.push(performance.now() - dueMs);
-      TRACE.push(`${(dueMs + performance.timeOrigin).toFixed(1)} ${(performance.now() - dueMs).toFixed(2)}`);
+    const onAnswer = (isAccepted: boolean): void => {
+      latencies[answered] = performance.now() - dueMs;
+      dues[answered++] = dueMs;
       if (!isAccepted) failures++;
       busy[d] = false;
       const next = waiting[d]?.shift();
       if (next) send(next.index, next.dueMs);
-      if (latencies.length === total) settle();
+      if (answered === total) settle();
     };
     (connections[d] as RawConnection).send(item.wire).then(
-      (answer) => answered(answer.status === 200),
+      (answer) => onAnswer(answer.status === 200),
       (err: unknown) => {
         if (failures === 0) progress(`a report failed: ${err instanceof Error ? err.message : String(err)}`);
-        answered(false);
+        onAnswer(false);
       },
     );
   };
 
+  // Start the clock with this process's heap settled: the pre-signed reports were just built, and
+  // promoting them during the first scavenges would stall the sending and count as latency. (The
+  // parent starts this process with --expose-gc for this one call.)
+  (globalThis as { gc?: () => void }).gc?.();
   progress(`open loop: ${ratePerSecond} reports/s for ${seconds} s over ${devices.length} devices`);
   if (req.signalBroker) process.kill(req.brokerPid, 'SIGUSR2');
   const meter = cpuMeter(req.brokerPid);
@@ -261,7 +268,7 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
     const now = performance.now();
     for (; next < total && start + next * intervalMs <= now; next++) {
       const dueMs = start + next * intervalMs;
-      lags.push(now - dueMs);
+      lags[next] = now - dueMs;
       const d = next % devices.length;
       if (busy[d]) waiting[d]?.push({ index: next, dueMs });
       else send(next, dueMs);
@@ -270,11 +277,11 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
   };
   setTimeout(tick, 20);
   await finished;
-  if (process.env.X_TRACE) (await import('node:fs')).writeFileSync(process.env.X_TRACE, TRACE.join('\n'));
+  if (process.env.WARD_BENCH_LATENCY_TRACE) writeLatencyTrace(process.env.WARD_BENCH_LATENCY_TRACE, dues, latencies);
   if (req.signalBroker) process.kill(req.brokerPid, 'SIGUSR2');
   const wallSeconds = (performance.now() - start) / 1000;
   for (const c of connections) c.close();
-  checkAnswers(failures, latencies.length);
+  checkAnswers(failures, answered);
   return {
     devices: devices.length,
     reports: total,
@@ -287,6 +294,17 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
     sendLagP99Ms: round(percentile(lags, 99)),
     ...meter(total, wallSeconds),
   };
+}
+
+/**
+ * `WARD_BENCH_LATENCY_TRACE=FILE`: one line per answered report of the open loop, in answer
+ * order: its due time (ms since the epoch) and its latency (ms). For lining latencies up with
+ * the broker's GC pauses and event-loop stalls when a run's p99 needs explaining.
+ */
+function writeLatencyTrace(file: string, dues: Float64Array, latencies: Float64Array): void {
+  const lines: string[] = [];
+  for (let i = 0; i < dues.length; i++) lines.push(`${((dues[i] ?? 0) + performance.timeOrigin).toFixed(1)} ${(latencies[i] ?? 0).toFixed(2)}`);
+  writeFileSync(file, `${lines.join('\n')}\n`);
 }
 
 async function run(req: IngestLoadRequest): Promise<IngestLoadResult> {
