@@ -13,7 +13,7 @@ import { percentile, report, round } from './stats.js';
 
 /**
  * `npm run bench -- broker [--json] [--ingest-only] [--devices=N] [--seconds=S] [--ingest-devices=N]
- *   [--reports=R] [--rate=X] [--open-seconds=S] [--open-devices=D] [--loop-stats] [--no-pin] [--broker-from-source]`
+ *   [--reports=R] [--rate=X] [--open-seconds=S] [--warmup-seconds=W] [--open-devices=D] [--loop-stats] [--no-pin] [--broker-from-source]`
  *
  * Two halves, each filling its own figures:
  *  1. SDK verification (this file): `verifyPostureReport` per second beside raw `node:crypto`
@@ -142,7 +142,8 @@ const GOAL_RATE_PER_SECOND = 2000;
  * End-to-end ingestion over loopback: the real `ward-broker` process, the simulated devices in a
  * process of their own (`bench/broker-ingest.ts`). Closed loop: `--ingest-devices=N` (default 32)
  * devices each send `--reports=R` (default 200) reports back to back → `ingestPerSecond`. Open
- * loop: `--rate=X` (default 2,000) reports/s offered for `--open-seconds=S` (default 10) over
+ * loop: `--rate=X` (default 2,000) reports/s offered for `--open-seconds=S` (default 10, after
+ * `--warmup-seconds=W` (default 2) at the same rate that are not measured) over
  * `--open-devices=D` (default 200) devices → `ingestP50Ms`/`P95`/`ingestP99Ms`. `--loop-stats`:
  * the broker's event-loop delay and GC pauses over the open loop → `ingestOpenLoopStats`.
  * On Linux with two CPUs or more the broker is pinned to one CPU and the devices to another
@@ -154,14 +155,14 @@ export async function measureIngest(args: readonly string[], snapshot: PostureSn
   const r = await measureIngestOverLoopback({
     snapshot,
     closed: { devices: numberArg(args, 'ingest-devices', 32), reportsPerDevice: numberArg(args, 'reports', 200) },
-    open: { devices: numberArg(args, 'open-devices', 200), ratePerSecond: numberArg(args, 'rate', GOAL_RATE_PER_SECOND), seconds: numberArg(args, 'open-seconds', 10) },
+    open: { devices: numberArg(args, 'open-devices', 200), ratePerSecond: numberArg(args, 'rate', GOAL_RATE_PER_SECOND), seconds: numberArg(args, 'open-seconds', 10), warmupSeconds: numberArg(args, 'warmup-seconds', 2, 0) },
     loopStats: args.includes('--loop-stats'),
     pin: !args.includes('--no-pin'),
     fromSource: args.includes('--broker-from-source'),
   });
   const { closed, open } = r;
   return {
-    ingestMethod: `separate broker and device processes (${r.brokerBuild}; ${r.pinned}); throughput: closed loop, ${closed.devices} devices × ${closed.reports / closed.devices} reports; latency: open loop, ${open.offeredPerSecond} reports/s on a fixed schedule over ${open.devices} devices for ${open.reports / open.offeredPerSecond} s, measured from the scheduled send time`,
+    ingestMethod: `separate broker and device processes (${r.brokerBuild}; ${r.pinned}); throughput: closed loop, ${closed.devices} devices × ${closed.reports / closed.devices} reports; latency: open loop, ${open.offeredPerSecond} reports/s on a fixed schedule over ${open.devices} devices for ${open.reports / open.offeredPerSecond} s after ${open.warmupSeconds} s of warm-up at that rate (not measured), measured from the scheduled send time`,
     ingestPerSecond: closed.perSecond,
     ingestPinned: r.pinned,
     ingestBrokerBuild: r.brokerBuild,
@@ -201,9 +202,9 @@ export async function measureIngest(args: readonly string[], snapshot: PostureSn
  */
 export type IngestFigures = Awaited<ReturnType<typeof measureIngest>>;
 
-function numberArg(args: readonly string[], name: string, fallback: number): number {
+function numberArg(args: readonly string[], name: string, fallback: number, min = Number.MIN_VALUE): number {
   const value = Number(args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3));
-  return Number.isFinite(value) && value > 0 ? value : fallback;
+  return Number.isFinite(value) && value >= min ? value : fallback;
 }
 
 export async function run(args: string[]): Promise<void> {

@@ -38,7 +38,12 @@ export interface IngestLoadRequest {
   /** Maximum throughput: `devices` each send `reportsPerDevice`, the next one when the last is answered. */
   readonly closed: { readonly devices: number; readonly reportsPerDevice: number };
   /** Latency at an offered rate: `ratePerSecond` reports on a fixed schedule for `seconds`, spread over `devices`. */
-  readonly open: { readonly devices: number; readonly ratePerSecond: number; readonly seconds: number };
+  /**
+   * `warmupSeconds` of reports at the same rate come first and are not measured: the broker sat
+   * idle while the devices signed, and V8 shrinks an idle process's young generation (scavenges
+   * every few ms until it regrows, a transient a loaded broker does not have).
+   */
+  readonly open: { readonly devices: number; readonly ratePerSecond: number; readonly seconds: number; readonly warmupSeconds: number };
   /** Send the broker SIGUSR2 as the open loop starts and ends (its `WARD_BROKER_LOOP_STATS` windows). */
   readonly signalBroker: boolean;
 }
@@ -63,6 +68,8 @@ export interface ClosedLoopFigures extends PhaseCpu {
 export interface OpenLoopFigures extends PhaseCpu {
   readonly devices: number;
   readonly reports: number;
+  /** Seconds of reports at the offered rate sent before the measured ones (see `IngestLoadRequest.open`). */
+  readonly warmupSeconds: number;
   readonly offeredPerSecond: number;
   /** Answers per second over the phase (below the offered rate when the broker cannot keep up). */
   readonly achievedPerSecond: number;
@@ -89,13 +96,20 @@ interface Signed {
   readonly wire: Buffer;
 }
 
-/** Sign `count` consecutive reports of one device, each with its own DPoP proof for `postureUrl`. */
-async function presign(device: SimulatedDevice, snapshot: PostureSnapshot, postureUrl: string, count: number, dpopNonce?: string): Promise<Signed[]> {
-  const thumbprint = await jwkThumbprint(device.signer.publicJwk);
+/** Each device's key thumbprint (~40 µs to compute: once, not per signed report). */
+const thumbprints = new WeakMap<SimulatedDevice, string>();
+
+/**
+ * Sign `count` consecutive reports of one device, each with its own DPoP proof for `postureUrl`;
+ * report `i` is issued at `issuedAtMs(i)` (default: now).
+ */
+async function presign(device: SimulatedDevice, snapshot: PostureSnapshot, postureUrl: string, count: number, dpopNonce?: string, issuedAtMs?: (i: number) => number): Promise<Signed[]> {
+  let thumbprint = thumbprints.get(device);
+  if (thumbprint === undefined) thumbprints.set(device, (thumbprint = await jwkThumbprint(device.signer.publicJwk)));
   const items: Signed[] = [];
   for (let i = 0; i < count; i++) {
     // The agent's own claim builder; signed with the same header as `buildPostureReport`.
-    const claims = postureReportClaims(snapshot, thumbprint, device.signer, { deviceId: device.deviceId, seq: device.seq++ });
+    const claims = postureReportClaims(snapshot, thumbprint, device.signer, { deviceId: device.deviceId, seq: device.seq++, ...(issuedAtMs ? { now: new Date(issuedAtMs(i)) } : {}) });
     const report = await signCompactJws({ typ: POSTURE_REPORT_TYP, kid: thumbprint }, claims, device.signer);
     const proof = await signCompactJws(
       { typ: 'dpop+jwt', jwk: device.signer.publicJwk },
@@ -213,18 +227,31 @@ async function closedLoop(req: IngestLoadRequest, devices: readonly SimulatedDev
  * offered rate (coordinated omission). A device whose previous report is still in flight sends
  * the next when it is answered, late, and the wait counts.
  */
-async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevice[], postureUrl: string, dpopNonce: string | undefined): Promise<OpenLoopFigures> {
-  const { ratePerSecond, seconds } = req.open;
-  const total = Math.round(ratePerSecond * seconds);
-  const perDevice = Math.ceil(total / devices.length);
-  const queues = await Promise.all(devices.map((d) => presign(d, req.snapshot, postureUrl, perDevice, dpopNonce)));
+async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevice[], postureUrl: string, dpopNonce: string | undefined, presignPerSecond: number): Promise<OpenLoopFigures> {
+  const { ratePerSecond, seconds, warmupSeconds } = req.open;
+  const total = Math.round(ratePerSecond * seconds); // measured
+  const warm = Math.round(ratePerSecond * warmupSeconds); // sent first, not measured
+  const all = warm + total;
+  const perDevice = Math.ceil(all / devices.length);
+  // Everything is signed before the clock starts, so the devices spend nothing on signing while
+  // they send. Each report and its DPoP proof carry the time the report is due as their `iat`,
+  // as an agent's would, however long the run: the schedule's start is planned from the signing
+  // rate measured before (an error of tens of seconds still leaves every `iat` well inside the
+  // broker's ±60 s window).
+  const plannedStartMs = Date.now() + (all / Math.max(1, presignPerSecond / 2)) * 1000 + 1000;
+  const queues: (Buffer | undefined)[][] = [];
+  for (const [d, device] of devices.entries()) {
+    const signed = await presign(device, req.snapshot, postureUrl, perDevice, dpopNonce, (k) => plannedStartMs + (k * devices.length + d) * (1000 / ratePerSecond));
+    queues.push(signed.map((item) => item.wire)); // the wire form only: half the memory of a long run
+  }
   const connections = await connectAll(postureUrl, devices);
   // Preallocated: per-report figures kept as numbers in flat arrays, so the load generator's own
   // young generation stays small and its scavenges short (a stall here would count as latency).
   const latencies = new Float64Array(total);
   const dues = new Float64Array(total);
   const lags = new Float64Array(total);
-  let answered = 0;
+  let answered = 0; // of all, the warm-up included
+  let recorded = 0; // measured
   let failures = 0;
   const busy = new Array<boolean>(devices.length).fill(false);
   const waiting: { index: number; dueMs: number }[][] = devices.map(() => []);
@@ -234,19 +261,24 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
   const finished = new Promise<void>((resolve) => (settle = resolve));
   const send = (index: number, dueMs: number): void => {
     const d = index % devices.length;
-    const item = queues[d]?.[Math.floor(index / devices.length)];
+    const k = Math.floor(index / devices.length);
+    const item = queues[d]?.[k];
     if (!item) throw new Error(`no pre-signed report ${index}`);
+    (queues[d] as (Buffer | undefined)[])[k] = undefined; // sent: its memory can go
     busy[d] = true;
     const onAnswer = (isAccepted: boolean): void => {
-      latencies[answered] = performance.now() - dueMs;
-      dues[answered++] = dueMs;
+      if (index >= warm) {
+        latencies[recorded] = performance.now() - dueMs;
+        dues[recorded++] = dueMs;
+      }
+      answered++;
       if (!isAccepted) failures++;
       busy[d] = false;
       const next = waiting[d]?.shift();
       if (next) send(next.index, next.dueMs);
-      if (answered === total) settle();
+      if (answered === all) settle();
     };
-    (connections[d] as RawConnection).send(item.wire).then(
+    (connections[d] as RawConnection).send(item).then(
       (answer) => onAnswer(answer.status === 200),
       (err: unknown) => {
         if (failures === 0) progress(`a report failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -259,32 +291,39 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
   // promoting them during the first scavenges would stall the sending and count as latency. (The
   // parent starts this process with --expose-gc for this one call.)
   (globalThis as { gc?: () => void }).gc?.();
-  progress(`open loop: ${ratePerSecond} reports/s for ${seconds} s over ${devices.length} devices`);
-  if (req.signalBroker) process.kill(req.brokerPid, 'SIGUSR2');
-  const meter = cpuMeter(req.brokerPid);
+  progress(`open loop: ${ratePerSecond} reports/s for ${warmupSeconds} s of warm-up, then ${seconds} s measured, over ${devices.length} devices`);
   const start = performance.now() + 20;
+  const measuredStart = start + warm * intervalMs;
+  let meter: ReturnType<typeof cpuMeter> | undefined;
   let next = 0;
   const tick = (): void => {
     const now = performance.now();
-    for (; next < total && start + next * intervalMs <= now; next++) {
+    for (; next < all && start + next * intervalMs <= now; next++) {
       const dueMs = start + next * intervalMs;
-      lags[next] = now - dueMs;
+      if (next === warm) {
+        // The measured window opens: the broker's loop-stats window and both CPU meters with it.
+        if (req.signalBroker) process.kill(req.brokerPid, 'SIGUSR2');
+        meter = cpuMeter(req.brokerPid);
+      }
+      if (next >= warm) lags[next - warm] = now - dueMs;
       const d = next % devices.length;
       if (busy[d]) waiting[d]?.push({ index: next, dueMs });
       else send(next, dueMs);
     }
-    if (next < total) setTimeout(tick, Math.max(0, start + next * intervalMs - performance.now()));
+    if (next < all) setTimeout(tick, Math.max(0, start + next * intervalMs - performance.now()));
   };
   setTimeout(tick, 20);
   await finished;
-  if (process.env.WARD_BENCH_LATENCY_TRACE) writeLatencyTrace(process.env.WARD_BENCH_LATENCY_TRACE, dues, latencies);
   if (req.signalBroker) process.kill(req.brokerPid, 'SIGUSR2');
-  const wallSeconds = (performance.now() - start) / 1000;
+  const wallSeconds = (performance.now() - measuredStart) / 1000;
+  const cpu = (meter as ReturnType<typeof cpuMeter>)(total, wallSeconds);
+  if (process.env.WARD_BENCH_LATENCY_TRACE) writeLatencyTrace(process.env.WARD_BENCH_LATENCY_TRACE, dues, latencies);
   for (const c of connections) c.close();
   checkAnswers(failures, answered);
   return {
     devices: devices.length,
     reports: total,
+    warmupSeconds,
     offeredPerSecond: ratePerSecond,
     achievedPerSecond: Math.round(total / wallSeconds),
     p50Ms: round(percentile(latencies, 50)),
@@ -292,7 +331,7 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
     p99Ms: round(percentile(latencies, 99)),
     maxMs: round(percentile(latencies, 100)),
     sendLagP99Ms: round(percentile(lags, 99)),
-    ...meter(total, wallSeconds),
+    ...cpu,
   };
 }
 
@@ -320,7 +359,7 @@ async function run(req: IngestLoadRequest): Promise<IngestLoadResult> {
   const presignPerSecond = Math.round((2 * sample.length) / ((performance.now() - presignStart) / 1000));
 
   const closed = await closedLoop(req, devices.slice(0, req.closed.devices), postureUrl, dpopNonce);
-  const open = await openLoop(req, devices.slice(0, req.open.devices), postureUrl, dpopNonce);
+  const open = await openLoop(req, devices.slice(0, req.open.devices), postureUrl, dpopNonce, presignPerSecond);
   return { reportBytes: sample[0]?.report.length ?? 0, presignPerSecond, closed, open };
 }
 
