@@ -25,7 +25,7 @@ export async function measureIngestOverLoopback(options: {
   pin?: boolean;
   /** Run the broker's TypeScript through tsx instead of the compiled bundle it ships as (`--broker-from-source`). */
   fromSource?: boolean;
-}): Promise<IngestLoadResult & { openLoopStats?: LoopStats; pinned: string; brokerBuild: string }> {
+}): Promise<IngestLoadResult & { openLoopStats?: LoopStats; pinned: string; brokerBuild: string; hostVerifyPerSecond: { before: number; after: number } }> {
   if (!(options.open.seconds > 0 && options.open.seconds <= 3600)) throw new Error('--open-seconds must be between 1 and 3600');
   const dataDir = mkdtempSync(join(tmpdir(), 'ward-bench-broker-'));
   // WARD_BENCH_BROKER_NODE_ARGS: extra node flags for the broker child, e.g. `--cpu-prof --cpu-prof-dir=DIR`.
@@ -69,6 +69,7 @@ export async function measureIngestOverLoopback(options: {
       open: options.open,
       signalBroker: options.loopStats === true,
     };
+    const hostBefore = hostSpeed(pin);
     // --expose-gc: the devices settle their heap once, after signing and before the open loop's clock.
     devices = fork('bin/run-ts.mjs', ['bench/support/ingest-devices.ts'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...process.execArgv, '--expose-gc'] });
     // All its threads (V8's, libuv's), and any it starts later, on the devices' CPU; this
@@ -88,9 +89,10 @@ export async function measureIngestOverLoopback(options: {
       devices?.once('exit', (code) => reject(new Error(`the device process exited (${code}) without an answer`)));
     });
     const result = await answer;
-    if (!options.loopStats) return { ...result, pinned, brokerBuild };
+    const hostVerifyPerSecond = { before: hostBefore, after: hostSpeed(pin) };
+    if (!options.loopStats) return { ...result, pinned, brokerBuild, hostVerifyPerSecond };
     for (let waited = 0; loopStats.length < 2 && waited < 2000; waited += 50) await new Promise((r) => setTimeout(r, 50));
-    return { ...result, pinned, brokerBuild, ...(loopStats[1] ? { openLoopStats: loopStats[1] } : {}) };
+    return { ...result, pinned, brokerBuild, hostVerifyPerSecond, ...(loopStats[1] ? { openLoopStats: loopStats[1] } : {}) };
   } finally {
     if (pin && ownMask) execFileSync(pin.taskset, ['-a', '-p', ownMask, String(process.pid)], { stdio: 'ignore' });
     devices?.kill('SIGTERM');
@@ -142,6 +144,29 @@ function pinning(): { taskset: string; brokerCpu: string; devicesCpu: string } |
   const [brokerCpu = '0', devicesCpu = '1'] = (process.env.WARD_BENCH_CPUS ?? '0,1').split(',').map((c) => c.trim());
   if (!/^\d+$/.test(brokerCpu) || !/^\d+$/.test(devicesCpu) || brokerCpu === devicesCpu) throw new Error('WARD_BENCH_CPUS must name two different CPUs, e.g. 0,1');
   return { taskset, brokerCpu, devicesCpu };
+}
+
+/**
+ * The host's speed in this run: raw `node:crypto` ES256 verifications of a 4 KiB message per
+ * second, for one second, on the broker's CPU before the devices start and after they end (the
+ * broker idle both times). This VM's CPU was seen to run 20-30 % slower for minutes at a time
+ * (`openssl speed ecdsap256`: ~16,000 verifies/s instead of ~20,000), which moves every figure
+ * here; this one tells which state a run met, at its two ends.
+ */
+function hostSpeed(pin: ReturnType<typeof pinning>): number {
+  const script = [
+    "const c = require('node:crypto');",
+    "const { privateKey, publicKey } = c.generateKeyPairSync('ec', { namedCurve: 'P-256' });",
+    "const data = Buffer.alloc(4096, 7); const o = { key: publicKey, dsaEncoding: 'ieee-p1363' };",
+    "const sig = c.sign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' });",
+    "for (let i = 0; i < 500; i++) c.verify('sha256', data, o, sig);",
+    'let n = 0; const t = performance.now();',
+    "while (performance.now() - t < 1000) { c.verify('sha256', data, o, sig); n++; }",
+    'process.stdout.write(String(Math.round((n * 1000) / (performance.now() - t))));',
+  ].join('\n');
+  const argv = [process.execPath, '-e', script];
+  if (pin) argv.unshift(pin.taskset, '-c', pin.brokerCpu);
+  return Number(execFileSync(argv[0] as string, argv.slice(1), { encoding: 'utf8' }));
 }
 
 function listeningUrl(child: ChildProcess): Promise<string> {

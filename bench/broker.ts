@@ -191,6 +191,9 @@ export async function measureIngest(args: readonly string[], snapshot: PostureSn
     ingestBrokerCores: closed.brokerCores,
     ingestClientCores: closed.clientCores,
     ingestPresignPerSecond: r.presignPerSecond,
+    // The host's speed in this run (broker-ingest.ts, hostSpeed): raw ES256 verifies per second
+    // on the broker's CPU before and after the run; compare runs by it.
+    ingestHostVerifyPerSecond: r.hostVerifyPerSecond,
     ...(r.openLoopStats ? { ingestOpenLoopStats: r.openLoopStats } : {}),
   };
 }
@@ -229,6 +232,7 @@ export async function run(args: string[]): Promise<void> {
       `  max throughput (closed loop)  ${ingest.ingestPerSecond.toLocaleString('en')} reports/s   broker ${ingest.ingestBrokerCores} cores, devices ${ingest.ingestClientCores} cores, ${ingest.ingestPerBrokerCpuSecond.toLocaleString('en')} reports per broker CPU-s   target: ≥ 2,000 /s`,
       `  latency at ${ingest.ingestOfferedPerSecond.toLocaleString('en')} /s offered (open loop)  p50 ${ingest.ingestP50Ms} ms, p95 ${ingest.ingestP95Ms} ms, p99 ${ingest.ingestP99Ms} ms, max ${ingest.ingestMaxMs} ms   achieved ${ingest.ingestAchievedPerSecond.toLocaleString('en')} /s, send lag p99 ${ingest.ingestSendLagP99Ms} ms   target: p99 ≤ 20 ms`,
       `  closed-loop latency (old figure, includes the queue of ${ingest.ingestDevices} in-flight devices)  p50 ${ingest.ingestClosedLoopP50Ms} ms, p99 ${ingest.ingestClosedLoopP99Ms} ms`,
+      `  host speed: ${ingest.ingestHostVerifyPerSecond.before.toLocaleString('en')} raw ES256 verifies/s on the broker's CPU before the run, ${ingest.ingestHostVerifyPerSecond.after.toLocaleString('en')} after (the broker's cost per report moves with it)`,
     ],
     figures,
   );

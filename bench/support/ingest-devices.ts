@@ -29,6 +29,7 @@ import type { PostureSnapshot } from '../../main/core/posture/snapshot.js';
 import { simulateDevices, type SimulatedDevice } from '../broker.js';
 import { percentile, round } from '../stats.js';
 import { RawConnection, serializeRequest } from './raw-http-client.js';
+import { WIRE_CHUNK, WireQueue } from './wire-queue.js';
 
 export interface IngestLoadRequest {
   readonly url: string;
@@ -239,10 +240,14 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
   // rate measured before (an error of tens of seconds still leaves every `iat` well inside the
   // broker's ±60 s window).
   const plannedStartMs = Date.now() + (all / Math.max(1, presignPerSecond / 2)) * 1000 + 1000;
-  const queues: (Buffer | undefined)[][] = [];
+  const queues: WireQueue[] = [];
   for (const [d, device] of devices.entries()) {
-    const signed = await presign(device, req.snapshot, postureUrl, perDevice, dpopNonce, (k) => plannedStartMs + (k * devices.length + d) * (1000 / ratePerSecond));
-    queues.push(signed.map((item) => item.wire)); // the wire form only: half the memory of a long run
+    const queue = new WireQueue();
+    for (let k = 0; k < perDevice; k += WIRE_CHUNK) {
+      const signed = await presign(device, req.snapshot, postureUrl, Math.min(WIRE_CHUNK, perDevice - k), dpopNonce, (i) => plannedStartMs + ((k + i) * devices.length + d) * (1000 / ratePerSecond));
+      queue.add(signed.map((item) => item.wire));
+    }
+    queues.push(queue);
   }
   const connections = await connectAll(postureUrl, devices);
   // Preallocated: per-report figures kept as numbers in flat arrays, so the load generator's own
@@ -261,10 +266,7 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
   const finished = new Promise<void>((resolve) => (settle = resolve));
   const send = (index: number, dueMs: number): void => {
     const d = index % devices.length;
-    const k = Math.floor(index / devices.length);
-    const item = queues[d]?.[k];
-    if (!item) throw new Error(`no pre-signed report ${index}`);
-    (queues[d] as (Buffer | undefined)[])[k] = undefined; // sent: its memory can go
+    const item = (queues[d] as WireQueue).take(Math.floor(index / devices.length));
     busy[d] = true;
     const onAnswer = (isAccepted: boolean): void => {
       if (index >= warm) {
