@@ -520,7 +520,9 @@ export class BrokerCore {
       state.status = record.status;
       state.policyVersion = record.policyVersion;
       state.reportOnly = record.reportOnly;
-      state.resultsDigest = resultsDigest;
+      // Equal but new: keep the old string (a new one would live until this device's next report,
+      // long enough to be promoted, and die in the old generation).
+      if (state.resultsDigest !== resultsDigest) state.resultsDigest = resultsDigest;
     } else {
       if (this.#verdictState.size >= 100_000) this.#verdictState.clear();
       this.#verdictState.set(device.id, {
