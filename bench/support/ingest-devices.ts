@@ -237,9 +237,10 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
   // Everything is signed before the clock starts, so the devices spend nothing on signing while
   // they send. Each report and its DPoP proof carry the time the report is due as their `iat`,
   // as an agent's would, however long the run: the schedule's start is planned from the signing
-  // rate measured before (an error of tens of seconds still leaves every `iat` well inside the
-  // broker's ±60 s window).
-  const plannedStartMs = Date.now() + (all / Math.max(1, presignPerSecond / 2)) * 1000 + 1000;
+  // rate measured before, with a quarter more time than that rate needs, and the clock starts at
+  // that planned time (or at once, if signing took even longer: each `iat` is then early by that
+  // much, well inside the broker's ±60 s unless the estimate was off by a minute).
+  const plannedStartMs = Date.now() + (1.25 * all / Math.max(1, presignPerSecond / 2)) * 1000 + 1000;
   const queues: WireQueue[] = [];
   for (const [d, device] of devices.entries()) {
     const queue = new WireQueue();
@@ -293,6 +294,8 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
   // promoting them during the first scavenges would stall the sending and count as latency. (The
   // parent starts this process with --expose-gc for this one call.)
   (globalThis as { gc?: () => void }).gc?.();
+  const early = plannedStartMs - Date.now();
+  if (early > 0) await new Promise((resolve) => setTimeout(resolve, early));
   progress(`open loop: ${ratePerSecond} reports/s for ${warmupSeconds} s of warm-up, then ${seconds} s measured, over ${devices.length} devices`);
   const start = performance.now() + 20;
   const measuredStart = start + warm * intervalMs;
