@@ -14,6 +14,7 @@ import { BrokerError } from './errors.js';
 import { EventHub } from './events.js';
 import { registerApi } from './http-api.js';
 import { sendError } from './http/http-io.js';
+import { closeIdleSockets } from './http/idle-sockets.js';
 import { Router } from './http/router.js';
 import { loadOrCreateKeys } from './keys.js';
 import { LoginThrottle } from './login-throttle.js';
@@ -81,6 +82,8 @@ export interface Broker {
  * that time it requires its new DPoP-Nonce until then, which no earlier proof can carry.
  */
 const DPOP_LIVE_UNTIL = 'dpop.proofsLiveUntil';
+/** How long a keep-alive connection may sit idle between requests (node's own default). */
+const KEEP_ALIVE_IDLE_MS = 5_000;
 const DPOP_HEARTBEAT_MS = 5_000;
 const DPOP_LIVE_MARGIN_MS = 130_000;
 
@@ -138,6 +141,11 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     // Slow or idle clients must not hold sockets forever; SSE channels keep themselves alive.
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
+    // Idle keep-alive connections close after node's default 5 s, by one sweep a second instead of
+    // node's timer per response (idle-sockets.ts: that timer was half of what ingestion promoted).
+    server.keepAliveTimeout = 0;
+    const stopIdleSockets = closeIdleSockets(server, { idleMs: KEEP_ALIVE_IDLE_MS });
+    onFailedStart.push(stopIdleSockets);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -293,6 +301,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
         clearInterval(purge);
         clearInterval(heartbeat);
         core.close();
+        stopIdleSockets();
         hub.closeAll();
         await signals.stop();
         await new Promise<void>((resolve) => {
