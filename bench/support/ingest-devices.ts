@@ -250,7 +250,6 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
     }
     queues.push(queue);
   }
-  const connections = await connectAll(postureUrl, devices);
   // Preallocated: per-report figures kept as numbers in flat arrays, so the load generator's own
   // young generation stays small and its scavenges short (a stall here would count as latency).
   const latencies = new Float64Array(total);
@@ -296,6 +295,9 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
   (globalThis as { gc?: () => void }).gc?.();
   const early = plannedStartMs - Date.now();
   if (early > 0) await new Promise((resolve) => setTimeout(resolve, early));
+  // Connected only now: a connection that sends nothing for the broker's headers timeout (10 s)
+  // is closed by it, and the wait above can be longer than that.
+  const connections = await connectAll(postureUrl, devices);
   progress(`open loop: ${ratePerSecond} reports/s for ${warmupSeconds} s of warm-up, then ${seconds} s measured, over ${devices.length} devices`);
   const start = performance.now() + 20;
   const measuredStart = start + warm * intervalMs;
