@@ -2,15 +2,14 @@ import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 
 /**
- * Close keep-alive connections that stayed idle (no request in progress) for `idleMs` (up to one
- * `tickMs` more): node's
- * own `server.keepAliveTimeout`, without its cost. Node arms that timeout after every response
- * with a new `Timeout` object, which lives until the connection's next request: at 2,000
- * reports/s over 200 connections that is ~100 ms, long enough for it to be promoted to the old
- * generation and die there, about half of what the broker still promoted per report (measured
- * with `--trace-gc-nvp`: 7.6 KB per scavenge with node's timeout, 3.3 KB with none; see
- * docs/broker-server.md, "What the old generation grew from"). Here a request only rewrites a
- * small integer in a map, and one timer sweeps every `tickMs`.
+ * Close keep-alive connections that stayed idle (no request in progress) for `idleMs`, or up to
+ * one `tickMs` more: node's own `server.keepAliveTimeout`, without its cost. Node arms that
+ * timeout after every response with a new `Timeout` object, which lives until the connection's
+ * next request: at 2,000 reports/s over 200 connections that is ~100 ms, long enough for it to be
+ * promoted to the old generation and die there, about half of what the broker still promoted per
+ * report (measured with `--trace-gc-nvp`: 7.6 KB per scavenge with node's timeout, 3.3 KB with
+ * none; see docs/broker-server.md, "What the old generation grew from"). Here a request only
+ * rewrites a small integer in a map, and one timer sweeps every `tickMs`.
  *
  * Call it on a server whose `keepAliveTimeout` is 0. A connection is tracked from its first
  * request (one that never sends one is the headers timeout's business, as before); a long request
