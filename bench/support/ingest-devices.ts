@@ -41,8 +41,9 @@ export interface IngestLoadRequest {
   /** Latency at an offered rate: `ratePerSecond` reports on a fixed schedule for `seconds`, spread over `devices`. */
   /**
    * `warmupSeconds` of reports at the same rate come first and are not measured: the broker sat
-   * idle while the devices signed, and V8 shrinks an idle process's young generation (scavenges
-   * every few ms until it regrows, a transient a loaded broker does not have).
+   * idle while the devices signed, and its first second of load had scavenges every ~10 ms and
+   * stalls of 50–130 ms (likely V8's young generation, shrunk while idle, regrowing; a transient
+   * a loaded broker does not have).
    */
   readonly open: { readonly devices: number; readonly ratePerSecond: number; readonly seconds: number; readonly warmupSeconds: number };
   /** Send the broker SIGUSR2 as the open loop starts and ends (its `WARD_BROKER_LOOP_STATS` windows). */
