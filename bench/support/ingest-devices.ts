@@ -325,7 +325,7 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
   if (req.signalBroker) process.kill(req.brokerPid, 'SIGUSR2');
   const wallSeconds = (performance.now() - measuredStart) / 1000;
   const cpu = (meter as ReturnType<typeof cpuMeter>)(total, wallSeconds);
-  if (process.env.WARD_BENCH_LATENCY_TRACE) writeLatencyTrace(process.env.WARD_BENCH_LATENCY_TRACE, dues, latencies);
+  if (process.env.WARD_BENCH_LATENCY_TRACE) writeLatencyTrace(process.env.WARD_BENCH_LATENCY_TRACE, dues, latencies, (dueMs) => lags[Math.round((dueMs - measuredStart) / intervalMs)] ?? 0);
   for (const c of connections) c.close();
   checkAnswers(failures, answered);
   return {
@@ -345,12 +345,16 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
 
 /**
  * `WARD_BENCH_LATENCY_TRACE=FILE`: one line per answered report of the open loop, in answer
- * order: its due time (ms since the epoch) and its latency (ms). For lining latencies up with
- * the broker's GC pauses and event-loop stalls when a run's p99 needs explaining.
+ * order: its due time (ms since the epoch), its latency (ms) and how late this process sent it
+ * (ms). For lining latencies up with the broker's GC pauses and event-loop stalls when a run's
+ * p99 needs explaining, and telling a late send (this side) from a slow answer.
  */
-function writeLatencyTrace(file: string, dues: Float64Array, latencies: Float64Array): void {
+function writeLatencyTrace(file: string, dues: Float64Array, latencies: Float64Array, lagOf: (dueMs: number) => number): void {
   const lines: string[] = [];
-  for (let i = 0; i < dues.length; i++) lines.push(`${((dues[i] ?? 0) + performance.timeOrigin).toFixed(1)} ${(latencies[i] ?? 0).toFixed(2)}`);
+  for (let i = 0; i < dues.length; i++) {
+    const due = dues[i] ?? 0;
+    lines.push(`${(due + performance.timeOrigin).toFixed(1)} ${(latencies[i] ?? 0).toFixed(2)} ${lagOf(due).toFixed(2)}`);
+  }
   writeFileSync(file, `${lines.join('\n')}\n`);
 }
 
