@@ -13,7 +13,7 @@ import { percentile, report, round } from './stats.js';
 
 /**
  * `npm run bench -- broker [--json] [--ingest-only] [--devices=N] [--seconds=S] [--ingest-devices=N]
- *   [--reports=R] [--rate=X] [--open-seconds=S] [--warmup-seconds=W] [--open-devices=D] [--loop-stats] [--no-pin] [--broker-from-source]`
+ *   [--reports=R] [--rate=X] [--open-seconds=S] [--warmup-seconds=W] [--open-devices=D] [--loop-stats] [--no-pin] [--no-spin] [--broker-from-source]`
  *
  * Two halves, each filling its own figures:
  *  1. SDK verification (this file): `verifyPostureReport` per second beside raw `node:crypto`
@@ -147,7 +147,8 @@ const GOAL_RATE_PER_SECOND = 2000;
  * `--open-devices=D` (default 200) devices → `ingestP50Ms`/`P95`/`ingestP99Ms`. `--loop-stats`:
  * the broker's event-loop delay and GC pauses over the open loop → `ingestOpenLoopStats`.
  * On Linux with two CPUs or more the broker is pinned to one CPU and the devices to another
- * (`broker-ingest.ts`, `pinning`); `--no-pin` leaves both to the scheduler. The broker runs from
+ * (`broker-ingest.ts`, `pinning`); `--no-pin` leaves both to the scheduler. Pinned, the devices
+ * busy-poll the open loop's schedule (`--no-spin`: they sleep between sends, as before). The broker runs from
  * its compiled bundle, as deployed (built first if stale); `--broker-from-source` runs it through tsx.
  */
 export async function measureIngest(args: readonly string[], snapshot: PostureSnapshot) {
@@ -158,11 +159,12 @@ export async function measureIngest(args: readonly string[], snapshot: PostureSn
     open: { devices: numberArg(args, 'open-devices', 200), ratePerSecond: numberArg(args, 'rate', GOAL_RATE_PER_SECOND), seconds: numberArg(args, 'open-seconds', 10), warmupSeconds: numberArg(args, 'warmup-seconds', 2, 0) },
     loopStats: args.includes('--loop-stats'),
     pin: !args.includes('--no-pin'),
+    spin: !args.includes('--no-spin'),
     fromSource: args.includes('--broker-from-source'),
   });
   const { closed, open } = r;
   return {
-    ingestMethod: `separate broker and device processes (${r.brokerBuild}; ${r.pinned}); throughput: closed loop, ${closed.devices} devices × ${closed.reports / closed.devices} reports; latency: open loop, ${open.offeredPerSecond} reports/s on a fixed schedule over ${open.devices} devices for ${open.reports / open.offeredPerSecond} s after ${open.warmupSeconds} s of warm-up at that rate (not measured), measured from the scheduled send time`,
+    ingestMethod: `separate broker and device processes (${r.brokerBuild}; ${r.pinned}); throughput: closed loop, ${closed.devices} devices × ${closed.reports / closed.devices} reports; latency: open loop, ${open.offeredPerSecond} reports/s on a fixed schedule over ${open.devices} devices for ${open.reports / open.offeredPerSecond} s after ${open.warmupSeconds} s of warm-up at that rate (not measured), measured from the scheduled send time${r.devicesSpin ? ', the devices busy-polling their schedule (their CPU figure is then their whole CPU)' : ''}`,
     ingestPerSecond: closed.perSecond,
     ingestPinned: r.pinned,
     ingestBrokerBuild: r.brokerBuild,
@@ -176,6 +178,7 @@ export async function measureIngest(args: readonly string[], snapshot: PostureSn
     ingestOpenBrokerCores: open.brokerCores,
     ingestOpenPerBrokerCpuSecond: open.perBrokerCpuSecond,
     ingestOpenClientCores: open.clientCores,
+    ingestDevicesSpin: r.devicesSpin,
     // The closed loop's own latency (the figure this bench reported before it had an open loop):
     // with N devices always in flight it is about N ÷ throughput by Little's law, a queue the
     // bench makes, not a latency a fleet would see.
