@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { buildBrokerBundle, freshBrokerBundle } from '../bin/agent-bundle.mjs';
 import type { PostureSnapshot } from '../main/core/posture/snapshot.js';
 import type { LoopStats } from '../broker/server/loop-stats.js';
-import type { IngestLoadRequest, IngestLoadResult } from './support/ingest-devices.js';
+import type { IngestLoadRequest, IngestLoadResult, Transport } from './support/ingest-devices.js';
 
 /**
  * End-to-end ingestion over loopback, three processes: the real `ward-broker serve` (one JS
@@ -27,7 +27,9 @@ export async function measureIngestOverLoopback(options: {
   fromSource?: boolean;
   /** Let the devices busy-poll their send schedule (`IngestLoadRequest.spin`); default: when pinned, since it takes a whole CPU. */
   spin?: boolean;
-}): Promise<IngestLoadResult & { openLoopStats?: LoopStats; pinned: string; brokerBuild: string; devicesSpin: boolean; hostVerifyPerSecond: { before: number; after: number } }> {
+  /** How the devices send (`IngestLoadRequest.transport`); default: the report stream, as the agent sends. */
+  transport?: Transport;
+}): Promise<IngestLoadResult & { openLoopStats?: LoopStats; pinned: string; brokerBuild: string; devicesSpin: boolean; transport: Transport; hostVerifyPerSecond: { before: number; after: number } }> {
   // Every request of the open loop is signed and held before it starts: ~5.6 KB each, 2,000 a
   // second at the default rate, so 300 s is ~3.4 GB in the device process.
   if (!(options.open.seconds > 0 && options.open.seconds <= 300)) throw new Error('--open-seconds must be more than 0 and at most 300');
@@ -43,6 +45,7 @@ export async function measureIngestOverLoopback(options: {
   const brokerBuild = otherCheckout ? `the broker of ${process.env.WARD_BENCH_BROKER_DIR}` : options.fromSource ? 'broker from source (tsx)' : 'broker from its compiled bundle (npm run build:broker)';
   const pin = options.pin === false ? undefined : pinning();
   const devicesSpin = pin !== undefined && options.spin !== false;
+  const transport = options.transport ?? 'stream';
   const brokerArgv = [process.execPath, ...nodeArgs, 'bin/ward-broker.mjs', 'serve', '--data', dataDir, '--port', '0'];
   if (pin) brokerArgv.unshift(pin.taskset, '-c', pin.brokerCpu);
   const broker = spawn(brokerArgv[0] as string, brokerArgv.slice(1), {
@@ -73,6 +76,7 @@ export async function measureIngestOverLoopback(options: {
       closed: options.closed,
       open: options.open,
       spin: devicesSpin,
+      transport,
       signalBroker: options.loopStats === true,
     };
     const hostBefore = hostSpeed(pin);
@@ -96,9 +100,9 @@ export async function measureIngestOverLoopback(options: {
     });
     const result = await answer;
     const hostVerifyPerSecond = { before: hostBefore, after: hostSpeed(pin) };
-    if (!options.loopStats) return { ...result, pinned, brokerBuild, devicesSpin, hostVerifyPerSecond };
+    if (!options.loopStats) return { ...result, pinned, brokerBuild, devicesSpin, transport, hostVerifyPerSecond };
     for (let waited = 0; loopStats.length < 2 && waited < 2000; waited += 50) await new Promise((r) => setTimeout(r, 50));
-    return { ...result, pinned, brokerBuild, devicesSpin, hostVerifyPerSecond, ...(loopStats[1] ? { openLoopStats: loopStats[1] } : {}) };
+    return { ...result, pinned, brokerBuild, devicesSpin, transport, hostVerifyPerSecond, ...(loopStats[1] ? { openLoopStats: loopStats[1] } : {}) };
   } finally {
     if (pin && ownMask) execFileSync(pin.taskset, ['-a', '-p', ownMask, String(process.pid)], { stdio: 'ignore' });
     devices?.kill('SIGTERM');

@@ -10,10 +10,11 @@ import { takeSnapshot } from '../main/core/posture/engine.js';
 import type { PostureSnapshot } from '../main/core/posture/snapshot.js';
 import { AGENT_VERSION } from '../main/core/version.js';
 import { percentile, report, round } from './stats.js';
+import type { Transport } from './support/ingest-devices.js';
 
 /**
  * `npm run bench -- broker [--json] [--ingest-only] [--devices=N] [--seconds=S] [--ingest-devices=N]
- *   [--reports=R] [--rate=X] [--open-seconds=S] [--warmup-seconds=W] [--open-devices=D] [--loop-stats] [--no-pin] [--no-spin] [--broker-from-source]`
+ *   [--reports=R] [--rate=X] [--open-seconds=S] [--warmup-seconds=W] [--open-devices=D] [--loop-stats] [--no-pin] [--no-spin] [--broker-from-source] [--transport=stream|http]`
  *
  * Two halves, each filling its own figures:
  *  1. SDK verification (this file): `verifyPostureReport` per second beside raw `node:crypto`
@@ -150,6 +151,9 @@ const GOAL_RATE_PER_SECOND = 2000;
  * (`broker-ingest.ts`, `pinning`); `--no-pin` leaves both to the scheduler. Pinned, the devices
  * busy-poll the open loop's schedule (`--no-spin`: they sleep between sends, as before). The broker runs from
  * its compiled bundle, as deployed (built first if stale); `--broker-from-source` runs it through tsx.
+ * `--transport=stream` (default): each device sends over its report stream, as the agent does
+ * (broker/server/report-stream.ts); `--transport=http`: one `POST /posture` with a DPoP proof per
+ * report, the agent's fallback.
  */
 export async function measureIngest(args: readonly string[], snapshot: PostureSnapshot) {
   const { measureIngestOverLoopback } = await import('./broker-ingest.js');
@@ -161,10 +165,11 @@ export async function measureIngest(args: readonly string[], snapshot: PostureSn
     pin: !args.includes('--no-pin'),
     spin: !args.includes('--no-spin'),
     fromSource: args.includes('--broker-from-source'),
+    transport: transportArg(args),
   });
   const { closed, open } = r;
   return {
-    ingestMethod: `separate broker and device processes (${r.brokerBuild}; ${r.pinned}); throughput: closed loop, ${closed.devices} devices × ${closed.reports / closed.devices} reports; latency: open loop, ${open.offeredPerSecond} reports/s on a fixed schedule over ${open.devices} devices for ${open.reports / open.offeredPerSecond} s after ${open.warmupSeconds} s of warm-up at that rate (not measured), measured from the scheduled send time${r.devicesSpin ? ', the devices busy-polling their schedule (their CPU figure is then their whole CPU)' : ''}`,
+    ingestMethod: `separate broker and device processes (${r.brokerBuild}; ${r.pinned}); reports ${r.transport === 'stream' ? 'over one report stream (WebSocket) per device' : 'as POST /posture, one DPoP proof each'}; throughput: closed loop, ${closed.devices} devices × ${closed.reports / closed.devices} reports; latency: open loop, ${open.offeredPerSecond} reports/s on a fixed schedule over ${open.devices} devices for ${open.reports / open.offeredPerSecond} s after ${open.warmupSeconds} s of warm-up at that rate (not measured), measured from the scheduled send time${r.devicesSpin ? ', the devices busy-polling their schedule (their CPU figure is then their whole CPU)' : ''}`,
     ingestPerSecond: closed.perSecond,
     ingestPinned: r.pinned,
     ingestBrokerBuild: r.brokerBuild,
@@ -179,6 +184,7 @@ export async function measureIngest(args: readonly string[], snapshot: PostureSn
     ingestOpenPerBrokerCpuSecond: open.perBrokerCpuSecond,
     ingestOpenClientCores: open.clientCores,
     ingestDevicesSpin: r.devicesSpin,
+    ingestTransport: r.transport,
     // The closed loop's own latency (the figure this bench reported before it had an open loop):
     // with N devices always in flight it is about N ÷ throughput by Little's law, a queue the
     // bench makes, not a latency a fleet would see.
@@ -207,6 +213,12 @@ export async function measureIngest(args: readonly string[], snapshot: PostureSn
  * scheduled send time).
  */
 export type IngestFigures = Awaited<ReturnType<typeof measureIngest>>;
+
+function transportArg(args: readonly string[]): Transport {
+  const value = args.find((a) => a.startsWith('--transport='))?.slice('--transport='.length) ?? 'stream';
+  if (value !== 'stream' && value !== 'http') throw new Error(`--transport must be stream or http, not ${value}`);
+  return value;
+}
 
 function numberArg(args: readonly string[], name: string, fallback: number, min = Number.MIN_VALUE): number {
   const value = Number(args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3));

@@ -29,6 +29,7 @@ import type { PostureSnapshot } from '../../main/core/posture/snapshot.js';
 import { simulateDevices, type SimulatedDevice } from '../broker.js';
 import { percentile, round } from '../stats.js';
 import { RawConnection, serializeRequest } from './raw-http-client.js';
+import { StreamConnection } from './stream-client.js';
 import { WIRE_CHUNK, WireQueue } from './wire-queue.js';
 
 export interface IngestLoadRequest {
@@ -56,6 +57,22 @@ export interface IngestLoadRequest {
   readonly spin: boolean;
   /** Send the broker SIGUSR2 as the open loop starts and ends (its `WARD_BROKER_LOOP_STATS` windows). */
   readonly signalBroker: boolean;
+  /**
+   * How the devices send their reports: `stream`, one report stream (WebSocket) per device as the
+   * agent sends them (broker/server/report-stream.ts); `http`, a `POST /posture` with its own DPoP
+   * proof per report.
+   */
+  readonly transport: Transport;
+}
+
+export type Transport = 'http' | 'stream';
+
+/** One device's connection to the broker, whichever the transport. */
+interface DeviceConnection {
+  readonly connected: Promise<void>;
+  /** Send one pre-signed report (its whole request, or the JWT alone on a stream); resolves with whether it was accepted. */
+  send(wire: Buffer): Promise<boolean>;
+  close(): void;
 }
 
 /** CPU use of both processes over a phase. */
@@ -102,7 +119,7 @@ export interface IngestLoadResult {
 
 interface Signed {
   readonly report: string;
-  /** The whole HTTP request (head with the DPoP proof, and the report as body), ready to write. */
+  /** What goes on the wire: the whole HTTP request (head with the DPoP proof, and the report as body), or the report alone on a stream. */
   readonly wire: Buffer;
 }
 
@@ -110,10 +127,10 @@ interface Signed {
 const thumbprints = new WeakMap<SimulatedDevice, string>();
 
 /**
- * Sign `count` consecutive reports of one device, each with its own DPoP proof for `postureUrl`;
- * report `i` is issued at `issuedAtMs(i)` (default: now).
+ * Sign `count` consecutive reports of one device, each with its own DPoP proof for `postureUrl`
+ * (`http`; a stream needs none); report `i` is issued at `issuedAtMs(i)` (default: now).
  */
-async function presign(device: SimulatedDevice, snapshot: PostureSnapshot, postureUrl: string, count: number, dpopNonce?: string, issuedAtMs?: (i: number) => number): Promise<Signed[]> {
+async function presign(transport: Transport, device: SimulatedDevice, snapshot: PostureSnapshot, postureUrl: string, count: number, dpopNonce?: string, issuedAtMs?: (i: number) => number): Promise<Signed[]> {
   let thumbprint = thumbprints.get(device);
   if (thumbprint === undefined) thumbprints.set(device, (thumbprint = await jwkThumbprint(device.signer.publicJwk)));
   const items: Signed[] = [];
@@ -121,6 +138,10 @@ async function presign(device: SimulatedDevice, snapshot: PostureSnapshot, postu
     // The agent's own claim builder; signed with the same header as `buildPostureReport`.
     const claims = postureReportClaims(snapshot, thumbprint, device.signer, { deviceId: device.deviceId, seq: device.seq++, ...(issuedAtMs ? { now: new Date(issuedAtMs(i)) } : {}) });
     const report = await signCompactJws({ typ: POSTURE_REPORT_TYP, kid: thumbprint }, claims, device.signer);
+    if (transport === 'stream') {
+      items.push({ report, wire: Buffer.from(report, 'utf8') });
+      continue;
+    }
     const proof = await signCompactJws(
       { typ: 'dpop+jwt', jwk: device.signer.publicJwk },
       { jti: randomUUID(), htm: 'POST', htu: postureUrl, iat: claims.iat, ...(dpopNonce === undefined ? {} : { nonce: dpopNonce }) },
@@ -157,13 +178,27 @@ function cpuMeter(brokerPid: number): (reports: number, wallSeconds: number) => 
 }
 
 /**
- * One keep-alive connection per device (`raw-http-client.ts`: the load generator's own cost kept
- * small), all established before the phase's clock starts: a fleet's agents hold their
- * connections, they do not all open one in the same millisecond.
+ * One connection per device, all established before the phase's clock starts: a fleet's agents
+ * hold their connections, they do not all open one in the same millisecond. `http`: a keep-alive
+ * connection (`raw-http-client.ts`: the load generator's own cost kept small); `stream`: a report
+ * stream opened with a DPoP proof signed now.
  */
-async function connectAll(postureUrl: string, devices: readonly SimulatedDevice[]): Promise<RawConnection[]> {
-  const url = new URL(postureUrl);
-  const connections = devices.map(() => new RawConnection(url));
+async function connectAll(transport: Transport, postureUrl: string, devices: readonly SimulatedDevice[], dpopNonce?: string): Promise<DeviceConnection[]> {
+  const connections: DeviceConnection[] = [];
+  for (const device of devices) {
+    if (transport === 'http') {
+      const raw = new RawConnection(new URL(postureUrl));
+      connections.push({ connected: raw.connected, send: async (wire) => (await raw.send(wire)).status === 200, close: () => raw.close() });
+      continue;
+    }
+    const streamUrl = `${postureUrl}/stream`;
+    const proof = await signCompactJws(
+      { typ: 'dpop+jwt', jwk: device.signer.publicJwk },
+      { jti: randomUUID(), htm: 'GET', htu: streamUrl, iat: Math.floor(Date.now() / 1000), ...(dpopNonce === undefined ? {} : { nonce: dpopNonce }) },
+      device.signer,
+    );
+    connections.push(new StreamConnection(streamUrl.replace(/^http/, 'ws'), proof));
+  }
   await Promise.all(connections.map((c) => c.connected));
   return connections;
 }
@@ -189,10 +224,11 @@ function checkAnswers(failures: number, total: number): void {
 
 /** The DPoP-Nonce the broker requires, if any: one report without it, as an RFC 9449 client learns it. */
 async function learnDpopNonce(device: SimulatedDevice, snapshot: PostureSnapshot, postureUrl: string): Promise<string | undefined> {
-  const [first] = await presign(device, snapshot, postureUrl, 1);
-  const [connection] = await connectAll(postureUrl, [device]);
-  const answer = await (connection as RawConnection).send((first as Signed).wire);
-  connection?.close();
+  const [first] = await presign('http', device, snapshot, postureUrl, 1);
+  const connection = new RawConnection(new URL(postureUrl));
+  await connection.connected;
+  const answer = await connection.send((first as Signed).wire);
+  connection.close();
   if (answer.status === 200) return undefined;
   const nonce = /\r\ndpop-nonce:[ \t]*([^\r\n]+)/i.exec(answer.head)?.[1]?.trim();
   if (answer.status === 401 && nonce !== undefined) return nonce;
@@ -200,8 +236,8 @@ async function learnDpopNonce(device: SimulatedDevice, snapshot: PostureSnapshot
 }
 
 async function closedLoop(req: IngestLoadRequest, devices: readonly SimulatedDevice[], postureUrl: string, dpopNonce: string | undefined): Promise<ClosedLoopFigures> {
-  const queues = await Promise.all(devices.map((d) => presign(d, req.snapshot, postureUrl, req.closed.reportsPerDevice, dpopNonce)));
-  const connections = await connectAll(postureUrl, devices);
+  const queues = await Promise.all(devices.map((d) => presign(req.transport, d, req.snapshot, postureUrl, req.closed.reportsPerDevice, dpopNonce)));
+  const connections = await connectAll(req.transport, postureUrl, devices, dpopNonce);
   const latencies: number[] = [];
   let failures = 0;
   progress(`closed loop: ${devices.length} devices × ${req.closed.reportsPerDevice} reports`);
@@ -209,10 +245,10 @@ async function closedLoop(req: IngestLoadRequest, devices: readonly SimulatedDev
   const start = performance.now();
   await Promise.all(
     queues.map(async (items, d) => {
-      const connection = connections[d] as RawConnection;
+      const connection = connections[d] as DeviceConnection;
       for (const item of items) {
         const t = performance.now();
-        if ((await connection.send(item.wire)).status !== 200) failures++;
+        if (!(await connection.send(item.wire))) failures++;
         latencies.push(performance.now() - t);
       }
     }),
@@ -254,7 +290,7 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
   for (const [d, device] of devices.entries()) {
     const queue = new WireQueue();
     for (let k = 0; k < perDevice; k += WIRE_CHUNK) {
-      const signed = await presign(device, req.snapshot, postureUrl, Math.min(WIRE_CHUNK, perDevice - k), dpopNonce, (i) => plannedStartMs + ((k + i) * devices.length + d) * (1000 / ratePerSecond));
+      const signed = await presign(req.transport, device, req.snapshot, postureUrl, Math.min(WIRE_CHUNK, perDevice - k), dpopNonce, (i) => plannedStartMs + ((k + i) * devices.length + d) * (1000 / ratePerSecond));
       queue.add(signed.map((item) => item.wire));
     }
     queues.push(queue);
@@ -289,8 +325,8 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
       if (next) send(next.index, next.dueMs);
       if (answered === all) settle();
     };
-    (connections[d] as RawConnection).send(item).then(
-      (answer) => onAnswer(answer.status === 200),
+    (connections[d] as DeviceConnection).send(item).then(
+      (accepted) => onAnswer(accepted),
       (err: unknown) => {
         if (failures === 0) progress(`a report failed: ${err instanceof Error ? err.message : String(err)}`);
         onAnswer(false);
@@ -306,8 +342,8 @@ async function openLoop(req: IngestLoadRequest, devices: readonly SimulatedDevic
   if (early > 0) await new Promise((resolve) => setTimeout(resolve, early));
   // Connected only now: a connection that sends nothing for the broker's headers timeout (10 s)
   // is closed by it, and the wait above can be longer than that.
-  const connections = await connectAll(postureUrl, devices);
-  progress(`open loop: ${ratePerSecond} reports/s for ${warmupSeconds} s of warm-up, then ${seconds} s measured, over ${devices.length} devices`);
+  const connections = await connectAll(req.transport, postureUrl, devices, dpopNonce);
+  progress(`open loop: ${ratePerSecond} reports/s for ${warmupSeconds} s of warm-up, then ${seconds} s measured, over ${devices.length} devices (${req.transport === 'stream' ? 'report streams' : 'POST /posture'})`);
   const start = performance.now() + 20;
   const measuredStart = start + warm * intervalMs;
   let meter: ReturnType<typeof cpuMeter> | undefined;
@@ -377,7 +413,7 @@ async function run(req: IngestLoadRequest): Promise<IngestLoadResult> {
   const dpopNonce = await learnDpopNonce(devices[0] as SimulatedDevice, req.snapshot, postureUrl);
 
   const presignStart = performance.now();
-  const sample = await presign(devices[0] as SimulatedDevice, req.snapshot, postureUrl, 200, dpopNonce);
+  const sample = await presign('http', devices[0] as SimulatedDevice, req.snapshot, postureUrl, 200, dpopNonce);
   const presignPerSecond = Math.round((2 * sample.length) / ((performance.now() - presignStart) / 1000));
 
   const closed = await closedLoop(req, devices.slice(0, req.closed.devices), postureUrl, dpopNonce);

@@ -102,6 +102,7 @@ export class BrokerCore {
   readonly #challenges: DurableChallenges;
   readonly #ek: EkActivation;
   readonly #waiters = new Map<string, Waiter>();
+  readonly #channelClosers: ((deviceId: string, reason: string) => void)[] = [];
   /**
    * Enrolled devices by key thumbprint, as last read or written by this process (the only writer:
    * the admin CLI goes through the HTTP API). Misses are not cached, so unknown keys cost a lookup.
@@ -321,7 +322,7 @@ export class BrokerCore {
       )
       .catch((err: unknown) => this.d.log.error({ err, deviceId }, 'could not emit credential-change'));
     // Channels opened with the old key's DPoP proof end: the agent reconnects with the new key.
-    this.d.hub.disconnect(deviceId);
+    this.#endChannels(deviceId, 'key-rotated');
     return this.#deviceAnswer(deviceId, thumbprint, keyAttestation);
   }
 
@@ -377,8 +378,21 @@ export class BrokerCore {
     for (const grantId of this.d.storage.oidc.grantIdsOfJkt(device.jkt)) this.d.storage.oidc.revokeByGrantId(grantId);
     this.d.log.info({ deviceId: id }, 'device revoked');
     await this.#emitSessionRevoked(device, reason);
-    this.d.hub.disconnect(id);
+    this.#endChannels(id, 'device-revoked');
     return device;
+  }
+
+  /**
+   * Also end these channels when a device's are ended (revoked, key rotated): the report streams
+   * (report-stream.ts), which are built after the core.
+   */
+  onChannelsEnd(close: (deviceId: string, reason: string) => void): void {
+    this.#channelClosers.push(close);
+  }
+
+  #endChannels(deviceId: string, reason: string): void {
+    this.d.hub.disconnect(deviceId);
+    for (const close of this.#channelClosers) close(deviceId, reason);
   }
 
   /** Revoke every session and grant of a user; tell their devices (CAEP `session-revoked`). */

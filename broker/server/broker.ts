@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { silentLogger, type Logger } from '../../main/core/log.js';
@@ -12,10 +13,11 @@ import { DeviceSetQueues } from './device-set-queues.js';
 import { DpopVerifier } from './dpop.js';
 import { BrokerError } from './errors.js';
 import { EventHub } from './events.js';
-import { registerApi } from './http-api.js';
+import { REPORT_LIMIT_BYTES, registerApi } from './http-api.js';
 import { sendError } from './http/http-io.js';
 import { closeIdleSockets } from './http/idle-sockets.js';
 import { Router } from './http/router.js';
+import { REPORT_STREAM_PATH, ReportStreams } from './report-stream.js';
 import { loadOrCreateKeys } from './keys.js';
 import { LoginThrottle } from './login-throttle.js';
 import { registerInteractions } from './oidc/interactions.js';
@@ -43,6 +45,8 @@ export interface BrokerOptions {
   readonly logger?: Logger;
   /** Injected clock (epoch ms). */
   readonly now?: () => number;
+  /** How long a report stream lives before the agent must reopen it (default 10 min; tests). */
+  readonly reportStreamLifetimeMs?: number;
 }
 
 /** The in-process admin API (what `ward-broker` does over HTTP). */
@@ -266,6 +270,22 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
       }
     };
     server.on('request', (req, res) => void handle(req, res));
+    // The report stream (report-stream.ts) is the only WebSocket; any other upgrade is refused.
+    const streams = new ReportStreams({
+      dpop,
+      htu: new URL(REPORT_STREAM_PATH, issuer).href,
+      deviceForKey: (jkt) => core.deviceForKey(jkt),
+      ingest: (device, jwt) => core.ingest(device, jwt),
+      log: log.child({ mod: 'report-stream' }),
+      maxReportBytes: REPORT_LIMIT_BYTES,
+      ...(options.reportStreamLifetimeMs === undefined ? {} : { lifetimeMs: options.reportStreamLifetimeMs }),
+    });
+    core.onChannelsEnd((deviceId, reason) => streams.disconnect(deviceId, reason));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on('error', () => socket.destroy());
+      if (new URL(req.url ?? '/', issuer).pathname === REPORT_STREAM_PATH) streams.upgrade(req, socket, head);
+      else socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+    });
 
     const purge = setInterval(() => {
       storage.oidc.purgeExpired(now());
@@ -303,6 +323,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
         core.close();
         stopIdleSockets();
         hub.closeAll();
+        streams.closeAll();
         await signals.stop();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());

@@ -10,6 +10,7 @@ import { BrokerError } from './errors.js';
 import { bearerToken, mediaType, parseJson, readBody, readJson, sendJson, sendJsonText, validate } from './http/http-io.js';
 import type { RouteContext, Router } from './http/router.js';
 import type { EventHub } from './events.js';
+import { verdictAnswerText } from './report-stream.js';
 import type { CredentialRole } from './storage/storage.js';
 
 /** Posture reports carry every check's observed facts: allow more than the default 16 KiB. */
@@ -133,18 +134,7 @@ export function registerApi(router: Router, deps: ApiDeps): void {
     } else {
       throw new BrokerError('unsupported-media-type', 'Send the report as application/jwt, or as application/json {"report": "…"}.');
     }
-    const result = await core.ingest(dev, report);
-    // The same object as `sendJson` would write, with `results` spliced in as the text already
-    // serialised for storage (the largest part of the answer, not serialised twice).
-    const head = JSON.stringify({
-      deviceId: result.deviceId,
-      seq: result.seq,
-      decision: result.decision,
-      compliant: result.compliant,
-      reportOnly: result.reportOnly,
-      policyVersion: result.policyVersion,
-    });
-    sendJsonText(ctx.res, 200, `${head.slice(0, -1)},"results":${result.resultsJson}}`);
+    sendJsonText(ctx.res, 200, verdictAnswerText(await core.ingest(dev, report)));
   });
 
   router.add('GET', '/events', async (ctx) => {
