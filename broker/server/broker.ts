@@ -76,6 +76,8 @@ export interface Broker {
   readonly admin: BrokerAdmin;
   /** Set when this start created the first admin credential (also written to `DATA/admin-token`). */
   readonly bootstrapAdminToken: string | undefined;
+  /** How many report streams (WebSockets) a device holds open now. */
+  reportStreamCount(deviceId: string): number;
   close(): Promise<void>;
 }
 
@@ -302,6 +304,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
       port: actualPort,
       demoResource,
       bootstrapAdminToken,
+      reportStreamCount: (deviceId) => streams.openCount(deviceId),
       admin: {
         createEnrollmentToken: (o) => core.createEnrollmentToken(o),
         listEnrollmentTokens: () => core.listEnrollmentTokens(),

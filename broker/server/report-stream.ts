@@ -72,7 +72,8 @@ interface Stream {
  * stream's URL) by the enrolled device key; after that every text message is one posture report
  * (the compact JWT), verified, evaluated and stored exactly as the HTTP endpoint does it, and
  * answered with one text message: the verdict JSON `POST /posture` answers, or the error body it
- * would send (`{ error, message, reason? }`). Answers come in the order of the reports.
+ * would send with the status it would have had (`{ error, message, reason?, status }`). Answers
+ * come in the order of the reports.
  *
  * What the stream saves is per report: HTTP parsing and a DPoP proof (one ES256 verification of
  * the two); every report is still signed by the device key, bound to its `seq` (no replay or
@@ -160,10 +161,10 @@ export class ReportStreams {
   #errorText(stream: Stream, err: unknown): string {
     if (err instanceof BrokerError) {
       if (err.code === 'device-revoked' || err.code === 'unknown-device') setImmediate(() => stream.ws.close(STREAM_CLOSE.deviceGone, err.reason ?? err.code));
-      return JSON.stringify(err.body());
+      return errorAnswer(err);
     }
     this.#d.log.error({ err: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err) }, 'unexpected error on a report stream');
-    return JSON.stringify(new BrokerError('internal', 'The broker hit an unexpected error; see its log.').body());
+    return errorAnswer(new BrokerError('internal', 'The broker hit an unexpected error; see its log.'));
   }
 
   /** How many streams a device holds open (tests, diagnostics). */
@@ -181,6 +182,11 @@ export class ReportStreams {
     for (const set of this.#byDevice.values()) for (const stream of set) stream.ws.close(STREAM_CLOSE.shutdown, 'broker shutting down');
     this.#byDevice.clear();
   }
+}
+
+/** An error answer on the stream: the body `POST /posture` would send, with the status it would have had. */
+function errorAnswer(err: BrokerError): string {
+  return JSON.stringify({ ...err.body(), status: err.status });
 }
 
 function rawText(data: RawData): string {

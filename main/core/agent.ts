@@ -24,6 +24,7 @@ import { Outbox } from './broker/outbox.js';
 import { classifyHttpStatus, OutboxDeliverer, type DeliveryResult } from './broker/outbox-deliverer.js';
 import { PollFallback, type PollFallbackOptions, type SignalTransport } from './broker/poll-fallback.js';
 import { PostureReporter, verdictReasons, type PostureVerdict } from './broker/posture-reporter.js';
+import { ReportStreamClient } from './broker/report-stream-client.js';
 import { SetPoller, type SetError, type SetPollerOptions } from './broker/set-poller.js';
 import type { SseMessage } from './broker/sse-parser.js';
 import type { WardConfig } from './config/schema.js';
@@ -90,6 +91,11 @@ export interface AgentOptions {
    * another process); the daemon passes `watchIdentityFile`. Started by `start()`.
    */
   readonly watchIdentity?: (onChange: () => void) => { close(): void };
+  /**
+   * Send posture reports over the broker's report stream (one WebSocket, report-stream-client.ts)
+   * when it has one, `POST /posture` otherwise (default true; false: always POST).
+   */
+  readonly reportStream?: boolean;
   /** Event channel timing (defaults: 1 s backoff doubling to 60 s, 45 s idle timeout). */
   readonly eventChannel?: Pick<EventChannelOptions, 'baseDelayMs' | 'maxDelayMs' | 'idleTimeoutMs'>;
   /** The RFC 8936 poll fallback: when it starts, how it polls. */
@@ -147,6 +153,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   #tokens: TokenSet | undefined;
   #monitor: PostureMonitor | undefined;
   #reporter: PostureReporter | undefined;
+  #reportStream: ReportStreamClient | undefined;
   #deliverer: OutboxDeliverer | undefined;
   #channel: EventChannel | undefined;
   #poller: SetPoller | undefined;
@@ -245,6 +252,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#stepUp.cancel();
     await this.#poller?.stop();
     await this.#deliverer?.stop();
+    this.#reportStream?.close();
     if (this.#refreshTimer !== undefined) this.#clock.clearTimeout(this.#refreshTimer);
     await this.#refreshing?.catch(() => undefined);
     await this.#monitor?.idle();
@@ -320,6 +328,19 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#signer = signer;
     this.#dpop = new DpopFetch({ signer, clock: this.#clock, log: this.#log, ...(this.#o.fetch ? { fetch: this.#o.fetch } : {}) });
     this.#brokerFetch = this.#dpop.over(this.#o.fetch ?? nodeHttpFetch);
+    // The old key's stream ends here; the new one opens with the new key's proof on the next report.
+    this.#reportStream?.close();
+    const dpop = this.#dpop;
+    this.#reportStream =
+      this.#o.reportStream === false
+        ? undefined
+        : new ReportStreamClient({
+            brokerUrl: new URL(identity.brokerUrl),
+            proof: (url) => dpop.proofFor('GET', url),
+            learn: (url, headers) => dpop.learnFrom(url, headers),
+            now: () => this.#clock.now(),
+            log: this.#log,
+          });
     this.#reporter = new PostureReporter({
       brokerUrl: new URL(identity.brokerUrl),
       deviceId: identity.deviceId,
@@ -329,6 +350,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       now: () => this.#clock.now(),
       log: this.#log,
       onVerdict: (v) => this.#onBrokerVerdict(v),
+      ...(this.#reportStream ? { stream: this.#reportStream } : {}),
     });
     this.#oidc = undefined; // discovered again with the new key's thumbprint (dpop_jkt)
   }

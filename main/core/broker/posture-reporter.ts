@@ -6,6 +6,7 @@ import type { FetchLike } from '../session/dpop-fetch.js';
 import type { Outbox } from './outbox.js';
 import { classifyHttpStatus, type DeliveryResult } from './outbox-deliverer.js';
 import { buildPostureReport } from './report.js';
+import type { ReportStreamClient } from './report-stream-client.js';
 
 /** The broker's answer to `POST /posture` (broker/server/http-api.ts), validated. */
 export const PostureVerdictSchema = z.object({
@@ -48,6 +49,8 @@ export interface PostureReporterOptions {
   readonly now: () => number;
   readonly log?: Logger;
   readonly onVerdict?: (verdict: PostureVerdict, answeredNonce: string | undefined) => void;
+  /** The report stream (report-stream-client.ts): tried first, `POST /posture` when it cannot carry a report. */
+  readonly stream?: ReportStreamClient;
 }
 
 /**
@@ -85,23 +88,36 @@ export class PostureReporter {
     return this.#serial(async () => use(await this.#build(snapshot, undefined)));
   }
 
-  /** Sign and POST one report; the outbox deliverer calls this for each queued snapshot. */
+  /**
+   * Sign and send one report, over the report stream when it can carry it, else as `POST
+   * /posture`; the outbox deliverer calls this for each queued snapshot.
+   */
   send(snapshot: PostureSnapshot, nonce?: string): Promise<DeliveryResult> {
     return this.#serial(async () => {
-      const report = await this.#build(snapshot, nonce);
-      let res: Response;
-      try {
-        res = await this.#o.fetch(new URL('/posture', this.#o.brokerUrl), {
-          method: 'POST',
-          headers: { 'content-type': 'application/jwt' },
-          body: report,
-          signal: AbortSignal.timeout(10_000),
-        });
-      } catch (err) {
-        return { kind: 'retry', reason: `broker unreachable (${err instanceof Error ? err.message.slice(0, 120) : 'network'})` } as const;
+      let report = await this.#build(snapshot, nonce);
+      const streamed = this.#o.stream ? await this.#o.stream.send(report) : 'not-sent';
+      let status: number;
+      let text: string;
+      if (typeof streamed === 'object') {
+        ({ status, text } = streamed);
+      } else {
+        // Sent and unanswered: the broker may have stored it, so the POST carries the next seq.
+        if (streamed === 'lost') report = await this.#build(snapshot, nonce);
+        let res: Response;
+        try {
+          res = await this.#o.fetch(new URL('/posture', this.#o.brokerUrl), {
+            method: 'POST',
+            headers: { 'content-type': 'application/jwt' },
+            body: report,
+            signal: AbortSignal.timeout(10_000),
+          });
+        } catch (err) {
+          return { kind: 'retry', reason: `broker unreachable (${err instanceof Error ? err.message.slice(0, 120) : 'network'})` } as const;
+        }
+        status = res.status;
+        text = await res.text().catch(() => '');
       }
-      const text = await res.text().catch(() => '');
-      const result = classifyHttpStatus(res.status);
+      const result = classifyHttpStatus(status);
       if (result.kind !== 'delivered') {
         const why = /"message"\s*:\s*"([^"]{0,300})/.exec(text)?.[1];
         return { ...result, reason: why ? `${result.reason}: ${why}` : result.reason };

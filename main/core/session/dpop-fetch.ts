@@ -95,18 +95,40 @@ export class DpopFetch {
     });
     headers.dpop = proof;
     const response = await transport(url, { ...init, headers });
-    this.#learn(url, response);
+    this.#learn(url, (name) => response.headers.get(name));
     return { response, offsetBefore };
   }
 
-  #learn(url: URL, response: Response): void {
-    const nonce = response.headers.get('dpop-nonce');
+  /**
+   * A proof for a request this class does not send itself (the report stream's WebSocket upgrade),
+   * with the DPoP-Nonce and clock offset learned so far.
+   */
+  proofFor(method: string, url: URL): Promise<string> {
+    const nonce = this.#nonces.get(url.origin);
+    return this.#proofs.proof({ method, url, ...(nonce === undefined ? {} : { nonce }) });
+  }
+
+  /**
+   * Learn the nonce and clock offset from an answer this class did not fetch (a refused upgrade);
+   * true when it was a `use_dpop_nonce` challenge with a nonce, worth one retry.
+   */
+  learnFrom(url: URL, headers: Readonly<Record<string, string | string[] | undefined>>): boolean {
+    const get = (name: string): string | null => {
+      const value = headers[name];
+      return (Array.isArray(value) ? value[0] : value) ?? null;
+    };
+    this.#learn(url, get);
+    return get('dpop-nonce') !== null && isUseDpopNonceChallenge(get('www-authenticate'));
+  }
+
+  #learn(url: URL, header: (name: string) => string | null): void {
+    const nonce = header('dpop-nonce');
     if (nonce && nonce.length <= 1024) {
       this.#nonces.delete(url.origin);
       if (this.#nonces.size >= MAX_NONCES) this.#nonces.delete(this.#nonces.keys().next().value as string);
       this.#nonces.set(url.origin, nonce);
     }
-    const date = Date.parse(response.headers.get('date') ?? '');
+    const date = Date.parse(header('date') ?? '');
     if (Number.isFinite(date)) {
       // Date has 1 s resolution; ignore the sub-second noise.
       const offset = date - this.#clock.now();

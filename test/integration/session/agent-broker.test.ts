@@ -110,6 +110,8 @@ describe('Agent against the reference broker', () => {
     await flipped;
     const detail = broker.admin.deviceDetail(agent.identity!.deviceId) as { verdict?: { isCompliant?: boolean } };
     expect(JSON.stringify(detail)).toMatch(/"isCompliant":false|"compliant":false/);
+    // The reports went over the agent's report stream (one WebSocket), not one POST each.
+    expect(broker.reportStreamCount(agent.identity!.deviceId)).toBe(1);
     const back = waitForState('compliant');
     writeFileSync(required, 'on');
     await back;

@@ -1,0 +1,145 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
+import { Outbox } from '../../../main/core/broker/outbox.js';
+import { PostureReporter, type PostureVerdict } from '../../../main/core/broker/posture-reporter.js';
+import { ReportStreamClient } from '../../../main/core/broker/report-stream-client.js';
+import { LiveHost } from '../../../main/core/exec/live-host.js';
+import { openSigner } from '../../../main/core/identity/device-signer.js';
+import { enroll } from '../../../main/core/identity/enrollment.js';
+import { IdentityFile } from '../../../main/core/identity/identity-record.js';
+import type { DeviceSigner } from '../../../main/core/identity/key-store.js';
+import { MemoryKeyStore } from '../../../main/core/identity/memory-key-store.js';
+import { takeSnapshot } from '../../../main/core/posture/engine.js';
+import type { PostureSnapshot } from '../../../main/core/posture/snapshot.js';
+import { DpopFetch } from '../../../main/core/session/dpop-fetch.js';
+import { nodeHttpFetch } from '../../../main/core/session/node-http-fetch.js';
+import { restartBroker, startBroker, type RunningBroker } from './helpers.js';
+
+/**
+ * The agent's reporter over the report stream against the real broker: what goes over the
+ * stream, what falls back to `POST /posture`, and how it comes back after the broker ends a stream
+ * or restarts.
+ */
+describe('agent reporter over the report stream (real broker)', () => {
+  let running: RunningBroker;
+  let dir: string;
+  let snapshot: PostureSnapshot;
+  const clients: ReportStreamClient[] = [];
+
+  beforeAll(async () => {
+    running = await startBroker({ reportStreamLifetimeMs: 1_000 });
+    dir = mkdtempSync(join(tmpdir(), 'ward-stream-agent-'));
+    snapshot = await takeSnapshot({ host: new LiveHost('linux'), agentVersion: '0.1.0', checks: [] });
+  });
+  afterEach(() => {
+    for (const c of clients.splice(0)) c.close();
+  });
+  afterAll(async () => {
+    await running.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** An enrolled device as the agent holds it, and a reporter wired as `Agent` wires it. */
+  async function agentDevice(name: string, streamBrokerUrl = running.broker.url, answerTimeoutMs?: number): Promise<{ deviceId: string; signer: DeviceSigner; dpop: DpopFetch; outbox: Outbox; reporter: PostureReporter; stream: ReportStreamClient; verdicts: PostureVerdict[] }> {
+    const store = new MemoryKeyStore();
+    const identity = new IdentityFile(join(dir, name));
+    const { token } = running.broker.admin.createEnrollmentToken({ label: name });
+    await enroll(running.broker.url, token, { identity, device: snapshot.device, store });
+    const record = (await identity.read())!;
+    const signer = await openSigner(store, record.keyAlias);
+    const dpop = new DpopFetch({ signer });
+    const outbox = Outbox.open(join(dir, name, 'outbox.db'));
+    const stream = new ReportStreamClient({ brokerUrl: new URL(streamBrokerUrl), proof: (url) => dpop.proofFor('GET', url), learn: (url, h) => dpop.learnFrom(url, h), now: Date.now, ...(answerTimeoutMs === undefined ? {} : { answerTimeoutMs }) });
+    clients.push(stream);
+    const verdicts: PostureVerdict[] = [];
+    const reporter = new PostureReporter({ brokerUrl: new URL(running.broker.url), deviceId: record.deviceId, signer, fetch: dpop.over(nodeHttpFetch), outbox, now: Date.now, stream, onVerdict: (v) => verdicts.push(v) });
+    return { deviceId: record.deviceId, signer, dpop, outbox, reporter, stream, verdicts };
+  }
+
+  it('sends reports over one stream, reopens it after the broker ends it, and gets the same verdicts', async () => {
+    const d = await agentDevice('streams');
+    expect(await d.reporter.send(snapshot)).toEqual({ kind: 'delivered' });
+    expect(running.broker.reportStreamCount(d.deviceId)).toBe(1);
+    expect(await d.reporter.send(snapshot)).toEqual({ kind: 'delivered' });
+    expect(running.broker.reportStreamCount(d.deviceId)).toBe(1);
+    expect(d.verdicts.map((v) => v.seq)).toEqual([1, 2]);
+    // The broker ends the stream after its lifetime (1 s here); the next report opens a new one.
+    await new Promise((r) => setTimeout(r, 1_300));
+    expect(d.stream.isOpen).toBe(false);
+    expect(await d.reporter.send(snapshot)).toEqual({ kind: 'delivered' });
+    expect(d.stream.isOpen).toBe(true);
+    expect(d.verdicts.map((v) => v.seq)).toEqual([1, 2, 3]);
+    d.outbox.close();
+  });
+
+  it('after a broker restart, opens the stream with the DPoP-Nonce the broker asks for', async () => {
+    const d = await agentDevice('restart');
+    expect(await d.reporter.send(snapshot)).toEqual({ kind: 'delivered' });
+    d.stream.close();
+    running = await restartBroker(running, { reportStreamLifetimeMs: 1_000 });
+    const stream = new ReportStreamClient({ brokerUrl: new URL(running.broker.url), proof: (url) => d.dpop.proofFor('GET', url), learn: (url, h) => d.dpop.learnFrom(url, h), now: Date.now });
+    clients.push(stream);
+    const reporter = new PostureReporter({ brokerUrl: new URL(running.broker.url), deviceId: d.deviceId, signer: d.signer, fetch: d.dpop.over(nodeHttpFetch), outbox: d.outbox, now: Date.now, stream });
+    expect(await reporter.send(snapshot)).toEqual({ kind: 'delivered' });
+    expect(running.broker.reportStreamCount(d.deviceId)).toBe(1);
+    d.outbox.close();
+  });
+
+  it('a revoked device: the upgrade is refused, the POST gets the refusal and it is final', async () => {
+    const d = await agentDevice('revoked');
+    expect(await d.reporter.send(snapshot)).toEqual({ kind: 'delivered' });
+    await running.broker.admin.revokeDevice(d.deviceId);
+    const result = await d.reporter.send(snapshot);
+    expect(result).toMatchObject({ kind: 'rejected' });
+    expect(JSON.stringify(result)).toMatch(/HTTP 403.*revoked/);
+    expect(running.broker.reportStreamCount(d.deviceId)).toBe(0);
+    d.outbox.close();
+  });
+
+  describe('brokers that cannot carry the report', () => {
+    let other: Server;
+    let url: string;
+    let wss: WebSocketServer;
+    let upgrades: 'refuse' | 'silent' = 'refuse';
+    beforeAll(async () => {
+      // Where the stream client goes, while the reporter POSTs to the real broker: a broker without
+      // the stream (an older or third-party one), whose upgrade gets 404; then one that accepts the
+      // stream and never answers on it.
+      wss = new WebSocketServer({ noServer: true });
+      other = createServer((_req, res) => res.writeHead(404).end());
+      other.on('upgrade', (req, socket, head) => {
+        if (upgrades === 'refuse') socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n');
+        else wss.handleUpgrade(req, socket, head, () => undefined);
+      });
+      await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+      url = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+    });
+    afterAll(async () => {
+      wss.close();
+      await new Promise<void>((r) => other.close(() => r()));
+    });
+
+    it('no stream there (404): POSTs, and does not ask again', async () => {
+      const d = await agentDevice('no-stream', url);
+      expect(await d.reporter.send(snapshot)).toEqual({ kind: 'delivered' });
+      expect(await d.stream.send('anything')).toBe('not-sent');
+      expect(d.verdicts.map((v) => v.seq)).toEqual([1]);
+      d.outbox.close();
+    });
+
+    it('a stream that stays silent: the report is lost, and sent again over HTTP with the next seq', async () => {
+      upgrades = 'silent';
+      const d = await agentDevice('silent', url, 200);
+      expect(await d.reporter.send(snapshot)).toEqual({ kind: 'delivered' });
+      // seq 1 went into the silent stream; the POST carried seq 2, and the broker has only that.
+      expect(d.verdicts.map((v) => v.seq)).toEqual([2]);
+      expect(d.stream.isOpen).toBe(false);
+      d.outbox.close();
+    });
+  });
+});
