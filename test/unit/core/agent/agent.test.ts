@@ -169,6 +169,10 @@ describe('Agent and a broker that replays a challenge', () => {
         events = res;
         return;
       }
+      if (req.method !== 'POST' || req.url !== '/posture') {
+        res.writeHead(404).end(); // no report stream here: the agent POSTs its reports
+        return;
+      }
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => {
