@@ -177,9 +177,17 @@ export class ReportStreams {
     for (const stream of this.#byDevice.get(deviceId) ?? []) stream.ws.close(STREAM_CLOSE.deviceGone, reason);
   }
 
-  /** Close every stream (broker shutdown): agents reconnect to the next broker. */
+  /**
+   * Close every stream (broker shutdown): agents reconnect to the next broker. A stream whose
+   * agent does not answer the close within a second is cut, so shutdown never waits on it.
+   */
   closeAll(): void {
-    for (const set of this.#byDevice.values()) for (const stream of set) stream.ws.close(STREAM_CLOSE.shutdown, 'broker shutting down');
+    for (const set of this.#byDevice.values()) {
+      for (const stream of set) {
+        stream.ws.close(STREAM_CLOSE.shutdown, 'broker shutting down');
+        setTimeout(() => stream.ws.terminate(), 1_000).unref();
+      }
+    }
     this.#byDevice.clear();
   }
 }
