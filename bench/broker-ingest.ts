@@ -54,7 +54,7 @@ export async function measureIngestOverLoopback(options: {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let devices: ChildProcess | undefined;
-  let ownMask: string | undefined; // this process's CPU affinity before pinning, restored at the end
+  let unpinSelf: (() => void) | undefined; // restores this process's CPU affinity at the end
   // The device process signals the broker as its open loop starts and ends; each signal prints a
   // `loop-stats` line with the figures since the previous one: the second covers the open loop.
   const loopStats: LoopStats[] = [];
@@ -86,8 +86,7 @@ export async function measureIngestOverLoopback(options: {
     // orchestrator too (idle, but its own GC and tsx's threads must not take the broker's CPU).
     if (pin && devices.pid !== undefined) {
       execFileSync(pin.taskset, ['-a', '-p', '-c', pin.devicesCpu, String(devices.pid)], { stdio: 'ignore' });
-      ownMask = /affinity mask:\s*([0-9a-f]+)/i.exec(execFileSync(pin.taskset, ['-p', String(process.pid)], { encoding: 'utf8' }))?.[1];
-      if (ownMask) execFileSync(pin.taskset, ['-a', '-p', '-c', pin.devicesCpu, String(process.pid)], { stdio: 'ignore' });
+      unpinSelf = pinSelf(pin, pin.devicesCpu);
     }
     const pinned = pin ? `broker (all its threads) on CPU ${pin.brokerCpu}, devices and this bench on CPU ${pin.devicesCpu}` : 'not pinned';
     const answer = new Promise<IngestLoadResult>((resolve, reject) => {
@@ -104,7 +103,7 @@ export async function measureIngestOverLoopback(options: {
     for (let waited = 0; loopStats.length < 2 && waited < 2000; waited += 50) await new Promise((r) => setTimeout(r, 50));
     return { ...result, pinned, brokerBuild, devicesSpin, transport, hostVerifyPerSecond, ...(loopStats[1] ? { openLoopStats: loopStats[1] } : {}) };
   } finally {
-    if (pin && ownMask) execFileSync(pin.taskset, ['-a', '-p', ownMask, String(process.pid)], { stdio: 'ignore' });
+    unpinSelf?.();
     devices?.kill('SIGTERM');
     broker.kill('SIGTERM');
     await new Promise((r) => (broker.exitCode === null ? broker.once('exit', r) : r(null)));
@@ -154,6 +153,33 @@ function pinning(): { taskset: string; brokerCpu: string; devicesCpu: string } |
   const [brokerCpu = '0', devicesCpu = '1'] = (process.env.WARD_BENCH_CPUS ?? '0,1').split(',').map((c) => c.trim());
   if (!/^\d+$/.test(brokerCpu) || !/^\d+$/.test(devicesCpu) || brokerCpu === devicesCpu) throw new Error('WARD_BENCH_CPUS must name two different CPUs, e.g. 0,1');
   return { taskset, brokerCpu, devicesCpu };
+}
+
+/**
+ * Pin this process (all its threads) to `cpu`; returns the function that restores its affinity
+ * as it was.
+ */
+function pinSelf(pin: NonNullable<ReturnType<typeof pinning>>, cpu: string): () => void {
+  const mask = /affinity mask:\s*([0-9a-f]+)/i.exec(execFileSync(pin.taskset, ['-p', String(process.pid)], { encoding: 'utf8' }))?.[1];
+  if (!mask) return () => undefined;
+  execFileSync(pin.taskset, ['-a', '-p', '-c', cpu, String(process.pid)], { stdio: 'ignore' });
+  return () => execFileSync(pin.taskset, ['-a', '-p', mask, String(process.pid)], { stdio: 'ignore' });
+}
+
+/**
+ * Run `measure` with this process on the broker's CPU alone, when pinning is possible: the SDK
+ * half of the bench measures verification "on one core" as the ingestion half does. Says where
+ * it ran.
+ */
+export async function onBrokerCpu<T>(measure: () => Promise<T>): Promise<{ result: T; pinned: string }> {
+  const pin = pinning();
+  if (!pin) return { result: await measure(), pinned: 'not pinned' };
+  const unpin = pinSelf(pin, pin.brokerCpu);
+  try {
+    return { result: await measure(), pinned: `this process (all its threads) on CPU ${pin.brokerCpu}` };
+  } finally {
+    unpin();
+  }
 }
 
 /**
