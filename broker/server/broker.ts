@@ -285,8 +285,15 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     core.onChannelsEnd((deviceId, reason) => streams.disconnect(deviceId, reason));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => socket.destroy());
-      if (new URL(req.url ?? '/', issuer).pathname === REPORT_STREAM_PATH) streams.upgrade(req, socket, head);
-      else socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+      // A throw here would be uncaught (an event listener): every answer is written, never thrown.
+      let path: string | undefined;
+      try {
+        path = new URL(req.url ?? '/', issuer).pathname;
+      } catch {
+        path = undefined;
+      }
+      if (path === REPORT_STREAM_PATH) streams.upgrade(req, socket, head);
+      else socket.end(`HTTP/1.1 ${path === undefined ? '400 Bad Request' : '404 Not Found'}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
     });
 
     const purge = setInterval(() => {

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Broker } from '../../../broker/server/broker.js';
@@ -165,6 +166,23 @@ describe('reference broker: the report stream (WebSocket)', () => {
     // read, and none of them is answered before the group commit after that read.
     for (let i = 0; i < 200; i++) flood.ws.send(report);
     expect((await flood.closed).code).toBe(STREAM_CLOSE.policy);
+  });
+
+  it('answers malformed and misdirected upgrades (400, 404, 405) and keeps serving', async () => {
+    const raw = (request: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const socket = connect(broker.port, '127.0.0.1', () => socket.end(request));
+        let answer = '';
+        socket.on('data', (c: Buffer) => (answer += c.toString('latin1')));
+        socket.on('close', () => resolve(answer));
+        socket.on('error', reject);
+      });
+    const upgrade = 'Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+    expect(await raw(`GET //:bad HTTP/1.1\r\n${upgrade}`)).toMatch(/^HTTP\/1\.1 400 /);
+    expect(await raw(`GET /events HTTP/1.1\r\n${upgrade}`)).toMatch(/^HTTP\/1\.1 404 /);
+    expect(await raw(`POST ${REPORT_STREAM_PATH} HTTP/1.1\r\n${upgrade}`)).toMatch(/^HTTP\/1\.1 405 /);
+    expect(await raw(`GET ${REPORT_STREAM_PATH} HTTP/1.1\r\n${upgrade}`)).toMatch(/^HTTP\/1\.1 401 .*"missing-dpop-proof"/s);
+    expect((await fetch(`${broker.url}/healthz`)).status).toBe(200);
   });
 
   it('never crashes on arbitrary messages: each gets an error answer, in order (fast-check)', async () => {
