@@ -93,7 +93,8 @@ export interface AgentOptions {
   readonly watchIdentity?: (onChange: () => void) => { close(): void };
   /**
    * Send posture reports over the broker's report stream (one WebSocket, report-stream-client.ts)
-   * when it has one, `POST /posture` otherwise (default true; false: always POST).
+   * when it has one, `POST /posture` otherwise. Default: on, unless `fetch` is given (the stream
+   * would go around a network a test cuts); false: always POST.
    */
   readonly reportStream?: boolean;
   /** Event channel timing (defaults: 1 s backoff doubling to 60 s, 45 s idle timeout). */
@@ -332,7 +333,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#reportStream?.close();
     const dpop = this.#dpop;
     this.#reportStream =
-      this.#o.reportStream === false
+      (this.#o.reportStream ?? this.#o.fetch === undefined) === false
         ? undefined
         : new ReportStreamClient({
             brokerUrl: new URL(identity.brokerUrl),
