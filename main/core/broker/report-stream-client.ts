@@ -25,6 +25,12 @@ export interface ReportStreamClientOptions {
   readonly openTimeoutMs?: number;
   /** After a broker answered the upgrade with 404/405/426 (no stream there), POST only for this long (default 1 h). */
   readonly unsupportedBackoffMs?: number;
+  /**
+   * After the stream could not be opened for another reason (refused, unreachable, a proxy that
+   * drops upgrades), POST only for this long (default 60 s), so no report waits on a stream that
+   * keeps failing.
+   */
+  readonly failureBackoffMs?: number;
 }
 
 /**
@@ -50,7 +56,8 @@ interface Pending {
  * caller posts the report over HTTP instead (signed again with a new `seq` if it was sent).
  * The broker answers an upgrade it cannot authenticate with the error `POST /posture` would get;
  * the POST then gets that same answer and the caller handles it as it always did (revoked,
- * unknown key, ...). A broker without the stream (404, 405, 426) is not asked again for an hour.
+ * unknown key, ...). A broker without the stream (404, 405, 426) is not asked again for an hour;
+ * after any other failure to open it, not for a minute.
  */
 export class ReportStreamClient {
   readonly #o: ReportStreamClientOptions;
@@ -107,24 +114,23 @@ export class ReportStreamClient {
     const wsUrl = new URL(this.#url);
     wsUrl.protocol = wsUrl.protocol === 'https:' ? 'wss:' : 'ws:';
     const ws = new WebSocket(wsUrl, { headers: { dpop: proof }, perMessageDeflate: false, handshakeTimeout: this.#o.openTimeoutMs ?? 5_000, followRedirects: false });
-    const opened = await new Promise<'open' | 'retry' | 'failed'>((resolve) => {
+    const opened = await new Promise<'open' | 'retry' | 'failed' | 'unsupported'>((resolve) => {
       ws.once('open', () => resolve('open'));
       ws.once('unexpected-response', (_req, res) => {
         res.resume();
         const status = res.statusCode ?? 0;
-        if (status === 404 || status === 405 || status === 426) {
-          this.#unsupportedUntilMs = this.#o.now() + (this.#o.unsupportedBackoffMs ?? 3_600_000);
-          this.#o.log?.info({ mod: 'report-stream', status }, 'the broker has no report stream: reports go over HTTP');
-        }
+        const unsupported = status === 404 || status === 405 || status === 426;
+        if (unsupported) this.#o.log?.info({ mod: 'report-stream', status }, 'the broker has no report stream: reports go over HTTP');
         const retry = status === 401 && tryNonce && this.#o.learn(this.#url, res.headers);
         ws.terminate();
-        resolve(retry ? 'retry' : 'failed');
+        resolve(unsupported ? 'unsupported' : retry ? 'retry' : 'failed');
       });
       ws.once('error', () => resolve('failed'));
     });
     if (opened === 'retry') return this.#open(false);
-    if (opened === 'failed' || this.#closed) {
+    if (opened !== 'open' || this.#closed) {
       ws.terminate();
+      this.#unsupportedUntilMs = this.#o.now() + (opened === 'unsupported' ? (this.#o.unsupportedBackoffMs ?? 3_600_000) : (this.#o.failureBackoffMs ?? 60_000));
       return undefined;
     }
     ws.on('message', (data: Buffer, isBinary) => this.#answer(isBinary ? undefined : data.toString('utf8')));

@@ -99,6 +99,8 @@ describe('agent reporter over the report stream (real broker)', () => {
     expect(result).toMatchObject({ kind: 'rejected' });
     expect(JSON.stringify(result)).toMatch(/HTTP 403.*revoked/);
     expect(running.broker.reportStreamCount(d.deviceId)).toBe(0);
+    // A refused upgrade: the stream is not tried again for a while, reports go straight to POST.
+    expect(await d.stream.send('anything')).toBe('not-sent');
     d.outbox.close();
   });
 
