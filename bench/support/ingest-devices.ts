@@ -22,6 +22,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { signCompactJws } from '../../broker/sdk/index.js';
 import { POSTURE_REPORT_TYP } from '../../broker/sdk/report-claims.js';
+import { REPORT_STREAM_PATH } from '../../main/core/broker/device-set.js';
 import { postureReportClaims } from '../../main/core/broker/report.js';
 import { buildEnrollmentRequest } from '../../main/core/identity/enrollment.js';
 import { jwkThumbprint } from '../../main/core/identity/jws.js';
@@ -142,14 +143,15 @@ async function presign(transport: Transport, device: SimulatedDevice, snapshot: 
       items.push({ report, wire: Buffer.from(report, 'utf8') });
       continue;
     }
-    const proof = await signCompactJws(
-      { typ: 'dpop+jwt', jwk: device.signer.publicJwk },
-      { jti: randomUUID(), htm: 'POST', htu: postureUrl, iat: claims.iat, ...(dpopNonce === undefined ? {} : { nonce: dpopNonce }) },
-      device.signer,
-    );
+    const proof = await dpopProof(device, 'POST', postureUrl, claims.iat, dpopNonce);
     items.push({ report, wire: serializeRequest('POST', new URL(postureUrl), { 'content-type': 'application/jwt', dpop: proof }, report) });
   }
   return items;
+}
+
+/** A DPoP proof (RFC 9449) by the device's key for `htm htu`, issued at `iat` (epoch seconds). */
+function dpopProof(device: SimulatedDevice, htm: string, htu: string, iat: number, nonce: string | undefined): Promise<string> {
+  return signCompactJws({ typ: 'dpop+jwt', jwk: device.signer.publicJwk }, { jti: randomUUID(), htm, htu, iat, ...(nonce === undefined ? {} : { nonce }) }, device.signer);
 }
 
 /** utime + stime of a process from /proc (Linux), in seconds; 0 elsewhere. */
@@ -191,12 +193,8 @@ async function connectAll(transport: Transport, postureUrl: string, devices: rea
       connections.push({ connected: raw.connected, send: async (wire) => (await raw.send(wire)).status === 200, close: () => raw.close() });
       continue;
     }
-    const streamUrl = `${postureUrl}/stream`;
-    const proof = await signCompactJws(
-      { typ: 'dpop+jwt', jwk: device.signer.publicJwk },
-      { jti: randomUUID(), htm: 'GET', htu: streamUrl, iat: Math.floor(Date.now() / 1000), ...(dpopNonce === undefined ? {} : { nonce: dpopNonce }) },
-      device.signer,
-    );
+    const streamUrl = new URL(REPORT_STREAM_PATH, postureUrl).href;
+    const proof = await dpopProof(device, 'GET', streamUrl, Math.floor(Date.now() / 1000), dpopNonce);
     connections.push(new StreamConnection(streamUrl.replace(/^http/, 'ws'), proof));
   }
   await Promise.all(connections.map((c) => c.connected));

@@ -17,7 +17,7 @@ import { REPORT_LIMIT_BYTES, registerApi } from './http-api.js';
 import { sendError } from './http/http-io.js';
 import { closeIdleSockets } from './http/idle-sockets.js';
 import { Router } from './http/router.js';
-import { REPORT_STREAM_PATH, ReportStreams } from './report-stream.js';
+import { REPORT_STREAM_PATH, ReportStreams, refuseUpgrade } from './report-stream.js';
 import { loadOrCreateKeys } from './keys.js';
 import { LoginThrottle } from './login-throttle.js';
 import { registerInteractions } from './oidc/interactions.js';
@@ -293,7 +293,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
         path = undefined;
       }
       if (path === REPORT_STREAM_PATH) streams.upgrade(req, socket, head);
-      else socket.end(`HTTP/1.1 ${path === undefined ? '400 Bad Request' : '404 Not Found'}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+      else refuseUpgrade(socket, path === undefined ? new BrokerError('bad-request', 'The request URL is not valid.') : new BrokerError('not-found', `No WebSocket at ${path}.`));
     });
 
     const purge = setInterval(() => {

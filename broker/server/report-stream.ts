@@ -1,14 +1,15 @@
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { DeviceRecord } from './storage/storage.js';
 import type { DpopVerifier } from './dpop.js';
 import { BrokerError } from './errors.js';
 import type { IngestResult } from './broker-core.js';
+import { REPORT_STREAM_PATH } from '../../main/core/broker/device-set.js';
 import type { Logger } from '../../main/core/log.js';
 
-/** Where agents open their report stream (a WebSocket upgrade of `GET`). */
-export const REPORT_STREAM_PATH = '/posture/stream';
+/** Where agents open their report stream (a WebSocket upgrade of `GET`); shared with the agent. */
+export { REPORT_STREAM_PATH };
 /** How long one stream lives before the broker asks the agent to open a new one (a fresh DPoP proof). */
 export const REPORT_STREAM_LIFETIME_MS = 10 * 60_000;
 /** Reports one stream may have sent and not yet had answered; more closes it (1008). */
@@ -204,15 +205,13 @@ function rawText(data: RawData): string {
 }
 
 /** Answer a refused upgrade with a plain HTTP error (the JSON body every endpoint sends) and close. */
-function refuseUpgrade(socket: Duplex, err: BrokerError): void {
+export function refuseUpgrade(socket: Duplex, err: BrokerError): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
   const body = JSON.stringify(err.body());
-  const headers = [`HTTP/1.1 ${err.status} ${STATUS_TEXT[err.status] ?? 'Error'}`, 'content-type: application/json; charset=utf-8', `content-length: ${Buffer.byteLength(body)}`, 'cache-control: no-store', 'connection: close'];
+  const headers = [`HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? 'Error'}`, 'content-type: application/json; charset=utf-8', `content-length: ${Buffer.byteLength(body)}`, 'cache-control: no-store', 'connection: close'];
   for (const [name, value] of Object.entries(err.headers)) if (!/[\r\n]/.test(value)) headers.push(`${name}: ${value}`);
   socket.end(`${headers.join('\r\n')}\r\n\r\n${body}`);
 }
-
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 500: 'Internal Server Error' };

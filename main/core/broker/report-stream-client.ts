@@ -1,8 +1,6 @@
 import WebSocket from 'ws';
 import type { Logger } from '../log.js';
-
-/** Where the broker takes the report stream (broker/server/report-stream.ts). */
-export const REPORT_STREAM_PATH = '/posture/stream';
+import { REPORT_STREAM_PATH } from './device-set.js';
 
 /** One answer on the stream: what `POST /posture` would have answered, status and body. */
 export interface StreamAnswer {
