@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { EkChallengeRow, EkChallengeRows } from './storage.js';
+import { writeTransaction } from './write-transaction.js';
 
 type Row = Record<string, unknown>;
 
@@ -15,12 +16,12 @@ export function sqliteEkChallenges(db: Database.Database): EkChallengeRows {
   const purge = db.prepare('DELETE FROM ek_challenges WHERE expires_at <= ?');
   const count = db.prepare('SELECT COUNT(*) AS n FROM ek_challenges');
   const dropOldest = db.prepare('DELETE FROM ek_challenges WHERE id IN (SELECT id FROM ek_challenges ORDER BY created_at, rowid LIMIT ?)');
-  const spendTx = db.transaction((id: string, nowMs: number): EkChallengeRow | undefined => {
+  const spendTx = writeTransaction(db, (id: string, nowMs: number): EkChallengeRow | undefined => {
     if (spend.run(nowMs, id, nowMs).changes !== 1) return undefined;
     const r = byId.get(id) as Row;
     return { id, secretSha256: String(r.secret_sha256), akName: String(r.ak_name), issuer: String(r.issuer), createdAtMs: Number(r.created_at), expiresAtMs: Number(r.expires_at) };
   });
-  const insertTx = db.transaction((row: EkChallengeRow, maxRows: number) => {
+  const insertTx = writeTransaction(db, (row: EkChallengeRow, maxRows: number) => {
     purge.run(row.createdAtMs);
     const n = Number((count.get() as { n: number }).n);
     if (n >= maxRows) dropOldest.run(n - maxRows + 1);

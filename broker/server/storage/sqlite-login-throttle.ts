@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { LoginThrottleStore, ThrottleRow } from './login-throttle-store.js';
+import { writeTransaction } from './write-transaction.js';
 
 type Row = Record<string, unknown>;
 
@@ -28,10 +29,10 @@ export function sqliteLoginThrottle(db: Database.Database): LoginThrottleStore {
     `INSERT INTO totp_last_step (username, step, used_at) VALUES (?, ?, ?)
      ON CONFLICT (username) DO UPDATE SET step = excluded.step, used_at = excluded.used_at WHERE excluded.step > totp_last_step.step`,
   );
-  const putTx = db.transaction((rows: readonly ThrottleRow[]) => {
+  const putTx = writeTransaction(db, (rows: readonly ThrottleRow[]) => {
     for (const r of rows) upsert.run(r.key, r.failures, r.lastFailureAtMs, r.lockedUntilMs, r.hardLocked ? 1 : 0);
   });
-  const purgeTx = db.transaction((quietSinceMs: number, nowMs: number, maxRows: number) => {
+  const purgeTx = writeTransaction(db, (quietSinceMs: number, nowMs: number, maxRows: number) => {
     let removed = purgeQuiet.run(quietSinceMs, nowMs).changes;
     const n = Number((count.get() as { n: number }).n);
     if (n > maxRows) removed += dropOldest.run(n - maxRows).changes;

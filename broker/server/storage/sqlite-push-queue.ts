@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { DeadLetter, PushFailure, PushQueueStore, QueuedSet, SetOutboxStore, StagedSet } from './storage.js';
+import { writeTransaction } from './write-transaction.js';
 
 type Row = Record<string, unknown>;
 
@@ -66,7 +67,7 @@ export function sqlitePushQueue(db: Database.Database): PushQueueStore {
 
   return {
     enqueue: (receiver, type, setJwt, nowMs, limits) =>
-      db.transaction(() => {
+      writeTransaction(db, () => {
         const over = num((count.get() as Row).n) - limits.maxQueued + 1;
         const full = over > 0 ? (oldest.all(over) as Row[]).map(toQueued) : [];
         for (const row of full) buryRow(row, row.attempts, { lastStatus: null, lastError: 'queue-full: the push queue was full' }, nowMs);
@@ -84,7 +85,7 @@ export function sqlitePushQueue(db: Database.Database): PushQueueStore {
       remove.run(id);
     },
     deadLetterOtherReceivers: (receiver, nowMs, maxDeadLetters) =>
-      db.transaction(() => {
+      writeTransaction(db, () => {
         const rows = (others.all(receiver) as Row[]).map(toQueued);
         const failure = { lastStatus: null, lastError: 'receiver-changed: queued for a push receiver URL no longer configured' };
         for (const row of rows) buryRow(row, row.attempts, failure, nowMs);
@@ -92,7 +93,7 @@ export function sqlitePushQueue(db: Database.Database): PushQueueStore {
       })(),
     size: () => num((count.get() as Row).n),
     deadLetter: (id, attempts, failure, nowMs, maxDeadLetters) =>
-      db.transaction(() => {
+      writeTransaction(db, () => {
         const row = byId.get(id) as Row | undefined;
         if (!row) return { dropped: 0 };
         buryRow(toQueued(row), attempts, failure, nowMs);
@@ -105,7 +106,7 @@ export function sqlitePushQueue(db: Database.Database): PushQueueStore {
       return row ? toDeadLetter(row) : undefined;
     },
     resend: (ids, nowMs) =>
-      db.transaction(() => {
+      writeTransaction(db, () => {
         const moved: number[] = [];
         for (const id of ids) {
           const row = deadById.get(id) as Row | undefined;

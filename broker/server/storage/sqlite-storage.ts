@@ -10,6 +10,7 @@ import type { LoginThrottleStore } from './login-throttle-store.js';
 import { sqliteLoginThrottle } from './sqlite-login-throttle.js';
 import { sqlitePushQueue, sqliteSetOutbox } from './sqlite-push-queue.js';
 import { WalCheckpointer, type WalCheckpointerOptions } from './wal-checkpointer.js';
+import { writeTransaction } from './write-transaction.js';
 import type { Logger } from '../../../main/core/log.js';
 import type {
   BrokerStorage,
@@ -234,7 +235,7 @@ export class SqliteStorage implements BrokerStorage {
       credentialByHash: p('SELECT * FROM credentials WHERE token_hash = ? AND revoked_at IS NULL'),
       countCredentials: p('SELECT COUNT(*) AS n FROM credentials WHERE role = ? AND revoked_at IS NULL'),
     };
-    this.#runInTransaction = this.#db.transaction((fn: () => unknown) => fn());
+    this.#runInTransaction = writeTransaction(this.#db, (fn: () => unknown) => fn());
     this.oidc = this.#oidcStore();
     this.challenges = this.#challengeRows();
     this.events = this.#eventLog();
@@ -251,7 +252,7 @@ export class SqliteStorage implements BrokerStorage {
     MIGRATIONS.forEach((sql, index) => {
       const version = index + 1;
       if (version <= current) return;
-      this.#db.transaction(() => {
+      writeTransaction(this.#db, () => {
         this.#db.exec(sql);
         this.#db.pragma(`user_version = ${version}`);
       })();
@@ -276,7 +277,7 @@ export class SqliteStorage implements BrokerStorage {
   }
 
   enrollDevice(tokenHash: string, device: NewDevice, nowMs: number): EnrollResult {
-    return this.#db.transaction((): EnrollResult => {
+    return writeTransaction(this.#db, (): EnrollResult => {
       const row = this.#stmt.tokenByHash!.get(tokenHash) as Row | undefined;
       if (!row) return { ok: false, reason: 'token-unknown' };
       const token = toToken(row);
@@ -325,7 +326,7 @@ export class SqliteStorage implements BrokerStorage {
   }
 
   rotateDeviceKey(deviceId: string, oldJkt: string, next: RotatedKey, nowMs: number): RotateKeyResult {
-    return this.#db.transaction((): RotateKeyResult => {
+    return writeTransaction(this.#db, (): RotateKeyResult => {
       const row = this.#stmt.deviceById!.get(deviceId) as Row | undefined;
       if (!row) return { ok: false, reason: 'unknown-device' };
       const previous = toDevice(row);
@@ -575,13 +576,13 @@ export class SqliteStorage implements BrokerStorage {
       trim: (deviceId, keep) => {
         const row = nthNewest.get(deviceId, keep) as Row | undefined;
         if (!row) return;
-        this.#db.transaction(() => {
+        writeTransaction(this.#db, () => {
           trim.run(deviceId, row.id);
           setWatermark.run(scope(deviceId), row.id);
         })();
       },
       purgeBefore: (cutoffMs) =>
-        this.#db.transaction(() => {
+        writeTransaction(this.#db, () => {
           for (const r of oldPerScope.all(cutoffMs) as Row[]) setWatermark.run(str(r.scope), num(r.id));
           return purge.run(cutoffMs).changes;
         })(),

@@ -8,6 +8,7 @@ import { jwkThumbprint, signCompactJws, ueidForThumbprint, type JwsSigner } from
 import { createBroker, type Broker, type BrokerOptions } from '../../../broker/server/broker.js';
 import { hashPassword } from '../../../broker/server/passwords.js';
 import { totpCode } from '../../../broker/server/totp.js';
+import { createLogger } from '../../../main/core/log.js';
 
 export const ADMIN_TOKEN = 'wba_test-admin-credential-for-integration-tests';
 export const ALICE = { username: 'alice', password: 'correct horse battery', totpSecret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP' };
@@ -21,6 +22,8 @@ export async function startBroker(overrides: Partial<BrokerOptions> & { dataDir?
   const broker = await createBroker({
     port: 0,
     adminToken: ADMIN_TOKEN,
+    // Errors only, on stderr: a 500 in CI then shows its cause (never bodies, headers or tokens).
+    logger: createLogger({ level: 'error' }),
     ...overrides,
     config: {
       users: [{ username: ALICE.username, passwordHash: await aliceHash, name: 'Alice', totpSecret: ALICE.totpSecret }],
