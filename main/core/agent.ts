@@ -312,9 +312,20 @@ export class Agent extends EventEmitter<AgentEvents> {
       ...(firstEventTimeoutMs === undefined ? {} : { firstEventTimeoutMs }),
     });
     this.#fallback.on('transport', (transport, reason) => this.emit('signal-transport', transport, reason));
+    // A channel that was open and dropped, and one that could not connect at all, say different
+    // things: the second is the broker out of reach, as a failed delivery or refresh says it.
+    let channelWasOpen = false;
     this.#channel.on('status', (status, detail) => {
-      if (status === 'open') this.#setOffline(undefined);
-      if (status === 'waiting' && this.#o.outbox.stats().pending > 0) this.#setOffline(`the broker's event channel dropped (${detail ?? 'closed'})`);
+      if (status === 'open') {
+        channelWasOpen = true;
+        this.#setOffline(undefined);
+      }
+      if (status !== 'waiting') return;
+      const why = detail ?? 'closed';
+      if (this.#o.outbox.stats().pending > 0) {
+        this.#setOffline(channelWasOpen ? `the broker's event channel dropped (${why})` : `the broker cannot be reached (event channel: ${why})`);
+      }
+      channelWasOpen = false;
     });
     this.#tokens = await this.#o.tokenStore.load().catch((err: unknown) => {
       this.#log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not read the tokens from the keychain');
