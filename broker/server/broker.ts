@@ -47,6 +47,8 @@ export interface BrokerOptions {
   readonly now?: () => number;
   /** How long a report stream lives before the agent must reopen it (default 10 min; tests). */
   readonly reportStreamLifetimeMs?: number;
+  /** How often the broker pings each report stream, cutting one that answered nothing since the last ping (default 30 s; tests). */
+  readonly reportStreamHeartbeatMs?: number;
 }
 
 /** The in-process admin API (what `ward-broker` does over HTTP). */
@@ -281,6 +283,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
       log: log.child({ mod: 'report-stream' }),
       maxReportBytes: REPORT_LIMIT_BYTES,
       ...(options.reportStreamLifetimeMs === undefined ? {} : { lifetimeMs: options.reportStreamLifetimeMs }),
+      ...(options.reportStreamHeartbeatMs === undefined ? {} : { heartbeatMs: options.reportStreamHeartbeatMs }),
     });
     core.onChannelsEnd((deviceId, reason) => streams.disconnect(deviceId, reason));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {

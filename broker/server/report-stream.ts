@@ -6,6 +6,7 @@ import type { DpopVerifier } from './dpop.js';
 import { BrokerError } from './errors.js';
 import type { IngestResult } from './broker-core.js';
 import { REPORT_STREAM_PATH } from '../../main/core/broker/device-set.js';
+import { HEARTBEAT_INTERVAL_MS, keepAlive } from '../../main/core/broker/ws-heartbeat.js';
 import type { Logger } from '../../main/core/log.js';
 
 /** Where agents open their report stream (a WebSocket upgrade of `GET`); shared with the agent. */
@@ -40,6 +41,8 @@ export interface ReportStreamDeps {
   /** Largest report accepted, in bytes (the HTTP endpoint's body limit). */
   readonly maxReportBytes: number;
   readonly lifetimeMs?: number;
+  /** How often each stream is pinged; one whose agent answered nothing since the last ping is cut (default 30 s). */
+  readonly heartbeatMs?: number;
 }
 
 /**
@@ -83,7 +86,9 @@ interface Stream {
  *   is refused at once, and its streams are closed ({@link disconnect});
  * - a stream lives at most {@link REPORT_STREAM_LIFETIME_MS}, then closes with 4000 and the agent
  *   opens a new one with a fresh proof;
- * - a request with an `Origin` header is refused: agents are not browsers.
+ * - a request with an `Origin` header is refused: agents are not browsers;
+ * - each stream is pinged every 30 s, and one whose agent answered nothing since the last ping
+ *   is cut.
  */
 export class ReportStreams {
   readonly #wss: WebSocketServer;
@@ -131,6 +136,9 @@ export class ReportStreams {
     const lifetime = setTimeout(() => ws.close(STREAM_CLOSE.reauthenticate, 'stream lifetime ended: reconnect with a fresh DPoP proof'), this.#d.lifetimeMs ?? REPORT_STREAM_LIFETIME_MS);
     lifetime.unref();
     ws.on('message', (data, isBinary) => this.#report(stream, data, isBinary));
+    // A dead agent (asleep, off the network) is cut within two pings: its slot among the device's
+    // streams and its socket are freed, not held for the stream's lifetime.
+    keepAlive(ws, this.#d.heartbeatMs ?? HEARTBEAT_INTERVAL_MS);
     ws.on('error', () => ws.terminate()); // a framing error, an oversized message: ws closes with its code
     ws.once('close', () => {
       clearTimeout(lifetime);

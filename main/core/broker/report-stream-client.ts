@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 import type { Logger } from '../log.js';
 import { REPORT_STREAM_PATH } from './device-set.js';
+import { HEARTBEAT_INTERVAL_MS, keepAlive } from './ws-heartbeat.js';
 
 /** One answer on the stream: what `POST /posture` would have answered, status and body. */
 export interface StreamAnswer {
@@ -29,6 +30,11 @@ export interface ReportStreamClientOptions {
    * keeps failing.
    */
   readonly failureBackoffMs?: number;
+  /**
+   * Ping the broker this often while the stream is open; a stream that answered nothing since the
+   * last ping is closed, so a dead connection is found before a report waits on it (default 30 s).
+   */
+  readonly heartbeatMs?: number;
 }
 
 /**
@@ -55,7 +61,8 @@ interface Pending {
  * The broker answers an upgrade it cannot authenticate with the error `POST /posture` would get;
  * the POST then gets that same answer and the caller handles it as it always did (revoked,
  * unknown key, ...). A broker without the stream (404, 405, 426) is not asked again for an hour;
- * after any other failure to open it, not for a minute.
+ * after any other failure to open it, not for a minute. While open, the stream is pinged every
+ * 30 s ({@link keepAlive}); one that stays silent is closed.
  */
 export class ReportStreamClient {
   readonly #o: ReportStreamClientOptions;
@@ -132,6 +139,7 @@ export class ReportStreamClient {
       return undefined;
     }
     ws.on('message', (data: Buffer, isBinary) => this.#answer(isBinary ? undefined : data.toString('utf8')));
+    keepAlive(ws, this.#o.heartbeatMs ?? HEARTBEAT_INTERVAL_MS);
     ws.on('error', () => ws.terminate());
     ws.once('close', (code) => {
       if (this.#ws === ws) this.#ws = undefined;

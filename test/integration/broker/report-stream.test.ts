@@ -22,10 +22,10 @@ class Stream {
     this.closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   }
 
-  static async open(broker: Broker, device: Pick<TestDevice, 'signer' | 'publicJwk'>, options: { headers?: Record<string, string>; proof?: string } = {}): Promise<Stream> {
+  static async open(broker: Broker, device: Pick<TestDevice, 'signer' | 'publicJwk'>, options: { headers?: Record<string, string>; proof?: string; autoPong?: boolean } = {}): Promise<Stream> {
     const url = `${broker.url}${REPORT_STREAM_PATH}`;
     const proof = options.proof ?? (await dpopProof(device, 'GET', url));
-    const ws = new WebSocket(url.replace(/^http/, 'ws'), { headers: { dpop: proof, ...options.headers } });
+    const ws = new WebSocket(url.replace(/^http/, 'ws'), { headers: { dpop: proof, ...options.headers }, autoPong: options.autoPong ?? true });
     const stream = new Stream(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
@@ -62,7 +62,7 @@ describe('reference broker: the report stream (WebSocket)', () => {
   let cleanup: () => Promise<void>;
 
   beforeAll(async () => {
-    ({ broker, cleanup } = await startBroker({ reportStreamLifetimeMs: 1_500 }));
+    ({ broker, cleanup } = await startBroker({ reportStreamLifetimeMs: 1_500, reportStreamHeartbeatMs: 150 }));
     const set = await fetch(`${broker.url}/admin/policy`, { method: 'PUT', headers: adminHeaders, body: JSON.stringify(BLOCK_FIREWALL_POLICY) });
     expect(set.status).toBe(200);
   });
@@ -73,6 +73,20 @@ describe('reference broker: the report stream (WebSocket)', () => {
     expect((await enroll(broker, device)).status).toBe(201);
     return device;
   };
+
+  it('pings every stream and cuts one whose agent answers nothing, freeing its slot; a live one lives out its lifetime', async () => {
+    const device = await enrolled();
+    const live = await Stream.open(broker, device);
+    // An agent that is gone without a close (asleep, off the network): it never answers a ping.
+    const dead = await Stream.open(broker, device, { autoPong: false });
+    expect(broker.reportStreamCount(device.deviceId!)).toBe(2);
+    expect((await dead.closed).code).toBe(1006); // terminated: no close frame
+    // Its slot is freed once the broker's side has closed too (the live stream may have ended by then).
+    const others = (): number => (live.ws.readyState === WebSocket.OPEN ? 1 : 0);
+    for (let waited = 0; broker.reportStreamCount(device.deviceId!) > others() && waited < 2_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+    expect(broker.reportStreamCount(device.deviceId!)).toBe(others());
+    expect(await live.closed).toMatchObject({ code: STREAM_CLOSE.reauthenticate });
+  });
 
   it('answers each report with the verdict POST /posture answers, and stores it', async () => {
     const device = await enrolled();
