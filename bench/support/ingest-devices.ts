@@ -22,7 +22,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { signCompactJws } from '../../broker/sdk/index.js';
 import { POSTURE_REPORT_TYP } from '../../broker/sdk/report-claims.js';
-import { REPORT_STREAM_PATH } from '../../main/core/broker/device-set.js';
+import { REPORT_STREAM_PATH } from '../../broker/sdk/report-stream.js';
 import { postureReportClaims } from '../../main/core/broker/report.js';
 import { buildEnrollmentRequest } from '../../main/core/identity/enrollment.js';
 import { jwkThumbprint } from '../../main/core/identity/jws.js';

@@ -9,7 +9,9 @@
  *  - policy: {@link evaluatePolicy} (the same module the agent evaluates with locally),
  *    {@link signPolicyBundle} / {@link verifyPolicyBundle};
  *  - Shared Signals: {@link buildSet} / {@link verifySet} (CAEP SETs), {@link pushSet} /
- *    {@link receivePushedSet} (RFC 8935), {@link pollSets} / {@link MemorySetQueue} (RFC 8936).
+ *    {@link receivePushedSet} (RFC 8935), {@link pollSets} / {@link MemorySetQueue} (RFC 8936);
+ *  - the report stream's wire protocol: {@link REPORT_STREAM_PATH}, {@link REPORT_STREAM_CLOSE},
+ *    {@link reportStreamAnswerStatus} (posture reports over one WebSocket per agent).
  *
  * Verifiers never throw: they return `{ ok: true, … }` or a {@link Rejection} with a stable
  * `reason` and a `detail` that is safe to log.
@@ -22,6 +24,7 @@
  * ```
  * @packageDocumentation
  */
+export { REPORT_STREAM_CLOSE, REPORT_STREAM_PATH, reportStreamAnswerStatus } from './report-stream.js';
 export { BrokerSdkError, reject, rejectionError, type BrokerSdkErrorCode, type Rejection } from './errors.js';
 export {
   decodeVerifiedPayload,

@@ -54,6 +54,9 @@ const STATUS: Record<BrokerErrorCode, number> = {
   internal: 500,
 };
 
+/** Every error code the broker answers with (tests walk them all). */
+export const BROKER_ERROR_CODES = Object.keys(STATUS) as readonly BrokerErrorCode[];
+
 /**
  * An error the broker turns into a JSON answer `{ error, message, reason? }`. Messages never carry
  * a token, key or secret: callers put only what is safe to show to the remote party.

@@ -5,12 +5,10 @@ import type { DeviceRecord } from './storage/storage.js';
 import type { DpopVerifier } from './dpop.js';
 import { BrokerError } from './errors.js';
 import type { IngestResult } from './broker-core.js';
-import { REPORT_STREAM_PATH } from '../../main/core/broker/device-set.js';
+import { REPORT_STREAM_CLOSE } from '../sdk/report-stream.js';
 import { HEARTBEAT_INTERVAL_MS, keepAlive } from '../../main/core/broker/ws-heartbeat.js';
 import type { Logger } from '../../main/core/log.js';
 
-/** Where agents open their report stream (a WebSocket upgrade of `GET`); shared with the agent. */
-export { REPORT_STREAM_PATH };
 /** How long one stream lives before the broker asks the agent to open a new one (a fresh DPoP proof). */
 export const REPORT_STREAM_LIFETIME_MS = 10 * 60_000;
 /** Reports one stream may have sent and not yet had answered; more closes it (1008). */
@@ -18,21 +16,9 @@ export const REPORT_STREAM_MAX_IN_FLIGHT = 32;
 /** Streams one device may hold at once (agent restarts overlap); the oldest is closed for a new one. */
 export const REPORT_STREAMS_PER_DEVICE = 4;
 
-/** Close codes the agent acts on (RFC 6455 §7.4.2: 4000–4999 are the application's). */
-export const STREAM_CLOSE = {
-  /** The stream's lifetime ended: open a new one with a fresh proof, nothing is wrong. */
-  reauthenticate: 4000,
-  /** The device was revoked or its key replaced: stop, the HTTP endpoint will say why. */
-  deviceGone: 4001,
-  /** Too many reports in flight (1008 is the generic policy violation). */
-  policy: 1008,
-  tooBig: 1009,
-  shutdown: 1001,
-} as const;
-
 export interface ReportStreamDeps {
   readonly dpop: DpopVerifier;
-  /** The stream's `htu`: the issuer's origin and {@link REPORT_STREAM_PATH}. */
+  /** The stream's `htu`: the issuer's origin and `REPORT_STREAM_PATH`. */
   readonly htu: string;
   /** Looks the device up by its key's thumbprint; throws (a {@link BrokerError}) when revoked or unknown. */
   readonly deviceForKey: (jkt: string) => DeviceRecord;
@@ -100,7 +86,7 @@ export class ReportStreams {
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: deps.maxReportBytes, perMessageDeflate: false, clientTracking: false });
   }
 
-  /** The HTTP server's `upgrade` event for {@link REPORT_STREAM_PATH}. */
+  /** The HTTP server's `upgrade` event for `REPORT_STREAM_PATH`. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     let device: DeviceRecord;
     let jkt = '';
@@ -130,10 +116,10 @@ export class ReportStreams {
     if (set.size >= REPORT_STREAMS_PER_DEVICE) {
       const oldest = set.values().next().value as Stream;
       set.delete(oldest);
-      oldest.ws.close(STREAM_CLOSE.policy, 'replaced by a newer stream of this device');
+      oldest.ws.close(REPORT_STREAM_CLOSE.policy, 'replaced by a newer stream of this device');
     }
     set.add(stream);
-    const lifetime = setTimeout(() => ws.close(STREAM_CLOSE.reauthenticate, 'stream lifetime ended: reconnect with a fresh DPoP proof'), this.#d.lifetimeMs ?? REPORT_STREAM_LIFETIME_MS);
+    const lifetime = setTimeout(() => ws.close(REPORT_STREAM_CLOSE.reauthenticate, 'stream lifetime ended: reconnect with a fresh DPoP proof'), this.#d.lifetimeMs ?? REPORT_STREAM_LIFETIME_MS);
     lifetime.unref();
     ws.on('message', (data, isBinary) => this.#report(stream, data, isBinary));
     // A dead agent (asleep, off the network) is cut within two pings: its slot among the device's
@@ -149,7 +135,7 @@ export class ReportStreams {
 
   #report(stream: Stream, data: RawData, isBinary: boolean): void {
     if (++stream.inFlight > REPORT_STREAM_MAX_IN_FLIGHT) {
-      stream.ws.close(STREAM_CLOSE.policy, `more than ${REPORT_STREAM_MAX_IN_FLIGHT} reports waiting for their answers`);
+      stream.ws.close(REPORT_STREAM_CLOSE.policy, `more than ${REPORT_STREAM_MAX_IN_FLIGHT} reports waiting for their answers`);
       return;
     }
     let answer: Promise<string>;
@@ -169,7 +155,7 @@ export class ReportStreams {
 
   #errorText(stream: Stream, err: unknown): string {
     if (err instanceof BrokerError) {
-      if (err.code === 'device-revoked' || err.code === 'unknown-device') setImmediate(() => stream.ws.close(STREAM_CLOSE.deviceGone, err.reason ?? err.code));
+      if (err.code === 'device-revoked' || err.code === 'unknown-device') setImmediate(() => stream.ws.close(REPORT_STREAM_CLOSE.deviceGone, err.reason ?? err.code));
       return errorAnswer(err);
     }
     this.#d.log.error({ err: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err) }, 'unexpected error on a report stream');
@@ -183,7 +169,7 @@ export class ReportStreams {
 
   /** Close a device's streams (revoked, or its key replaced). */
   disconnect(deviceId: string, reason: string): void {
-    for (const stream of this.#byDevice.get(deviceId) ?? []) stream.ws.close(STREAM_CLOSE.deviceGone, reason);
+    for (const stream of this.#byDevice.get(deviceId) ?? []) stream.ws.close(REPORT_STREAM_CLOSE.deviceGone, reason);
   }
 
   /**
@@ -193,7 +179,7 @@ export class ReportStreams {
   closeAll(): void {
     for (const set of this.#byDevice.values()) {
       for (const stream of set) {
-        stream.ws.close(STREAM_CLOSE.shutdown, 'broker shutting down');
+        stream.ws.close(REPORT_STREAM_CLOSE.shutdown, 'broker shutting down');
         setTimeout(() => stream.ws.terminate(), 1_000).unref();
       }
     }
@@ -202,7 +188,7 @@ export class ReportStreams {
 }
 
 /** An error answer on the stream: the body `POST /posture` would send, with the status it would have had. */
-function errorAnswer(err: BrokerError): string {
+export function errorAnswer(err: BrokerError): string {
   return JSON.stringify({ ...err.body(), status: err.status });
 }
 

@@ -7,8 +7,6 @@ import type { PostureSnapshot } from '../posture/snapshot.js';
 export const SSF_PUSH_PATH = '/ssf/events';
 /** The broker's RFC 8936 poll endpoint: a device polls for the SETs addressed to it (DPoP-authenticated). */
 export const SSF_POLL_PATH = '/ssf/poll';
-/** The broker's report stream: a WebSocket carrying posture reports (opened with a DPoP proof). */
-export const REPORT_STREAM_PATH = '/posture/stream';
 
 /**
  * The `iss` of a SET a device transmits about itself. Not the broker's issuer: a receiver must

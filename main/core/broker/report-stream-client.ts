@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import type { Logger } from '../log.js';
-import { REPORT_STREAM_PATH } from './device-set.js';
+import { REPORT_STREAM_CLOSE, REPORT_STREAM_PATH, reportStreamAnswerStatus } from '../../../broker/sdk/report-stream.js';
 import { HEARTBEAT_INTERVAL_MS, keepAlive } from './ws-heartbeat.js';
 
 /** One answer on the stream: what `POST /posture` would have answered, status and body. */
@@ -143,7 +143,7 @@ export class ReportStreamClient {
     ws.on('error', () => ws.terminate());
     ws.once('close', (code) => {
       if (this.#ws === ws) this.#ws = undefined;
-      if (code !== 1000 && code !== 4000) this.#o.log?.debug({ mod: 'report-stream', code }, 'the report stream closed');
+      if (code !== 1000 && code !== REPORT_STREAM_CLOSE.reauthenticate) this.#o.log?.debug({ mod: 'report-stream', code }, 'the report stream closed');
       this.#settleAll();
     });
     this.#ws = ws;
@@ -157,7 +157,7 @@ export class ReportStreamClient {
       return;
     }
     clearTimeout(pending.timer);
-    pending.resolve(text === undefined ? 'lost' : { status: answerStatus(text), text });
+    pending.resolve(text === undefined ? 'lost' : { status: reportStreamAnswerStatus(text), text });
   }
 
   #settleAll(): void {
@@ -165,16 +165,5 @@ export class ReportStreamClient {
       clearTimeout(pending.timer);
       pending.resolve('lost');
     }
-  }
-}
-
-/** A verdict is a 200; an error answer carries the status `POST /posture` would have had. */
-function answerStatus(text: string): number {
-  if (text.startsWith('{"deviceId"')) return 200;
-  try {
-    const status = (JSON.parse(text) as { status?: unknown } | null)?.status;
-    return typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599 ? status : 502;
-  } catch {
-    return 502;
   }
 }

@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Broker } from '../../../broker/server/broker.js';
-import { REPORT_STREAM_PATH, STREAM_CLOSE } from '../../../broker/server/report-stream.js';
+import { REPORT_STREAM_CLOSE, REPORT_STREAM_PATH } from '../../../broker/sdk/report-stream.js';
 import { BLOCK_FIREWALL_POLICY, adminHeaders, dpopProof, enroll, newDevice, postReport, postureReport, startBroker, type TestDevice } from './helpers.js';
 
 type Json = Record<string, unknown>;
@@ -85,7 +85,7 @@ describe('reference broker: the report stream (WebSocket)', () => {
     const others = (): number => (live.ws.readyState === WebSocket.OPEN ? 1 : 0);
     for (let waited = 0; broker.reportStreamCount(device.deviceId!) > others() && waited < 2_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
     expect(broker.reportStreamCount(device.deviceId!)).toBe(others());
-    expect(await live.closed).toMatchObject({ code: STREAM_CLOSE.reauthenticate });
+    expect(await live.closed).toMatchObject({ code: REPORT_STREAM_CLOSE.reauthenticate });
   });
 
   it('answers each report with the verdict POST /posture answers, and stores it', async () => {
@@ -155,14 +155,14 @@ describe('reference broker: the report stream (WebSocket)', () => {
     await stream.until(1);
     const res = await fetch(`${broker.url}/admin/devices/${device.deviceId}/revoke`, { method: 'POST', headers: adminHeaders, body: '{}' });
     expect(res.status).toBe(200);
-    expect(await stream.closed).toEqual({ code: STREAM_CLOSE.deviceGone, reason: 'device-revoked' });
+    expect(await stream.closed).toEqual({ code: REPORT_STREAM_CLOSE.deviceGone, reason: 'device-revoked' });
     expect(await refusedUpgrade(Stream.open(broker, device))).toMatchObject({ status: 403, body: { reason: 'device-revoked' } });
   });
 
   it('ends a stream when its lifetime is over (4000): the agent reopens with a fresh proof', async () => {
     const device = await enrolled();
     const stream = await Stream.open(broker, device);
-    expect((await stream.closed).code).toBe(STREAM_CLOSE.reauthenticate);
+    expect((await stream.closed).code).toBe(REPORT_STREAM_CLOSE.reauthenticate);
     const again = await Stream.open(broker, device);
     again.ws.send(await postureReport(device));
     expect((await again.until(1))[0]).toMatchObject({ seq: 1 });
@@ -173,13 +173,13 @@ describe('reference broker: the report stream (WebSocket)', () => {
     const device = await enrolled();
     const big = await Stream.open(broker, device);
     big.ws.send('x'.repeat(512 * 1024 + 1));
-    expect((await big.closed).code).toBe(STREAM_CLOSE.tooBig);
+    expect((await big.closed).code).toBe(REPORT_STREAM_CLOSE.tooBig);
     const flood = await Stream.open(broker, device);
     const report = await postureReport(device);
     // Sent in one turn (~200 KB): the broker reads them 64 KiB at a time, many more than 32 per
     // read, and none of them is answered before the group commit after that read.
     for (let i = 0; i < 200; i++) flood.ws.send(report);
-    expect((await flood.closed).code).toBe(STREAM_CLOSE.policy);
+    expect((await flood.closed).code).toBe(REPORT_STREAM_CLOSE.policy);
   });
 
   it('answers malformed and misdirected upgrades (400, 404, 405) and keeps serving', async () => {
