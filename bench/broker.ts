@@ -144,7 +144,7 @@ const GOAL_RATE_PER_SECOND = 2000;
  * process of their own (`bench/broker-ingest.ts`). Closed loop: `--ingest-devices=N` (default 32)
  * devices each send `--reports=R` (default 200) reports back to back → `ingestPerSecond`. Open
  * loop: `--rate=X` (default 2,000) reports/s offered for `--open-seconds=S` (default 10, after
- * `--warmup-seconds=W` (default 2) at the same rate that are not measured) over
+ * `--warmup-seconds=W` (default 10) at the same rate that are not measured) over
  * `--open-devices=D` (default 200) devices → `ingestP50Ms`/`P95`/`ingestP99Ms`. `--loop-stats`:
  * the broker's event-loop delay and GC pauses over the open loop → `ingestOpenLoopStats`.
  * On Linux with two CPUs or more the broker is pinned to one CPU and the devices to another
@@ -160,7 +160,7 @@ export async function measureIngest(args: readonly string[], snapshot: PostureSn
   const r = await measureIngestOverLoopback({
     snapshot,
     closed: { devices: numberArg(args, 'ingest-devices', 32), reportsPerDevice: numberArg(args, 'reports', 200) },
-    open: { devices: numberArg(args, 'open-devices', 200), ratePerSecond: numberArg(args, 'rate', GOAL_RATE_PER_SECOND), seconds: numberArg(args, 'open-seconds', 10), warmupSeconds: numberArg(args, 'warmup-seconds', 2, 0) },
+    open: { devices: numberArg(args, 'open-devices', 200), ratePerSecond: numberArg(args, 'rate', GOAL_RATE_PER_SECOND), seconds: numberArg(args, 'open-seconds', 10), warmupSeconds: numberArg(args, 'warmup-seconds', 10, 0) },
     loopStats: args.includes('--loop-stats'),
     pin: !args.includes('--no-pin'),
     spin: !args.includes('--no-spin'),

@@ -43,9 +43,11 @@ export interface IngestLoadRequest {
   /** Latency at an offered rate: `ratePerSecond` reports on a fixed schedule for `seconds`, spread over `devices`. */
   /**
    * `warmupSeconds` of reports at the same rate come first and are not measured: the broker sat
-   * idle while the devices signed, and its first second of load had scavenges every ~10 ms and
-   * stalls of 50–130 ms (likely V8's young generation, shrunk while idle, regrowing; a transient
-   * a loaded broker does not have).
+   * idle while the devices signed, and its first seconds of load are a transient a loaded broker
+   * does not have: the heap regrows from its idle size (scavenges every ~10 ms, the young
+   * generation doubling, one or two mark-compacts as the old generation grows), with stalls of up
+   * to ~170 ms whose backlog can still be draining 2 s in (docs/broker-server.md, "Figures
+   * (session 7)"). The bench's default is 10 s.
    */
   readonly open: { readonly devices: number; readonly ratePerSecond: number; readonly seconds: number; readonly warmupSeconds: number };
   /**
