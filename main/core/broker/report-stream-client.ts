@@ -70,7 +70,8 @@ export class ReportStreamClient {
   #ws: WebSocket | undefined;
   #opening: Promise<WebSocket | undefined> | undefined;
   readonly #pending: Pending[] = [];
-  #unsupportedUntilMs = 0;
+  /** Until then reports go over HTTP without trying the stream (no stream there, or it failed to open). */
+  #postOnlyUntilMs = 0;
   #closed = false;
 
   constructor(options: ReportStreamClientOptions) {
@@ -85,7 +86,7 @@ export class ReportStreamClient {
 
   /** Send one signed report; resolves with the broker's answer, or says why the caller should POST it instead. */
   async send(report: string): Promise<StreamResult> {
-    if (this.#closed || this.#o.now() < this.#unsupportedUntilMs) return 'not-sent';
+    if (this.#closed || this.#o.now() < this.#postOnlyUntilMs) return 'not-sent';
     const ws = this.isOpen ? this.#ws : await (this.#opening ??= this.#open().finally(() => (this.#opening = undefined)));
     if (!ws || ws.readyState !== WebSocket.OPEN) return 'not-sent';
     return new Promise((resolve) => {
@@ -135,7 +136,7 @@ export class ReportStreamClient {
     if (opened === 'retry') return this.#open(false);
     if (opened !== 'open' || this.#closed) {
       ws.terminate();
-      this.#unsupportedUntilMs = this.#o.now() + (opened === 'unsupported' ? (this.#o.unsupportedBackoffMs ?? 3_600_000) : (this.#o.failureBackoffMs ?? 60_000));
+      this.#postOnlyUntilMs = this.#o.now() + (opened === 'unsupported' ? (this.#o.unsupportedBackoffMs ?? 3_600_000) : (this.#o.failureBackoffMs ?? 60_000));
       return undefined;
     }
     ws.on('message', (data: Buffer, isBinary) => this.#answer(isBinary ? undefined : data.toString('utf8')));
